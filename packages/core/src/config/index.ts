@@ -1,0 +1,2 @@
+export * from './types.js';
+export { loadConfig, parseConfig, parseDuration, ConfigError } from './load.js';

@@ -1,0 +1,36 @@
+/** Keys of a `type: http` connector. Owned by connectors/http. */
+import { connectorBaseProperties, duration, str, type Schema } from './schema-common.js';
+
+export const httpConnectorSchema: Schema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name', 'type', 'listen', 'upstream'],
+  properties: {
+    ...connectorBaseProperties,
+    upstream: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['url'],
+      properties: {
+        url: { type: 'string', pattern: '^https?://' },
+        headers: { type: 'object', additionalProperties: { type: 'string' } },
+        credential: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['type'],
+          properties: {
+            type: { enum: ['bearer', 'basic', 'header', 'query'] },
+            token: str,
+            username: str,
+            password: str,
+            name: str,
+            value: str,
+          },
+        },
+        ca: str,
+        timeout: duration('30s'),
+      },
+    },
+    max_body_bytes: { type: 'integer', minimum: 1024, maximum: 1073741824, default: 1048576 },
+  },
+};

@@ -1,0 +1,108 @@
+/**
+ * The seams between the core Session and the packages that implement its parts.
+ * The gateway wires implementations in; connectors only ever see a Session.
+ */
+import type { AuditEventInput, Decision, GatehouseError, Identity, Result, Unit } from './types.js';
+
+/** packages/audit behind a narrow door. */
+export interface AuditSink {
+  /**
+   * Append one event. Resolves with its sequence number once it is durable as the
+   * configured durability promises (strict: fsynced; batched: accepted, fsynced within
+   * the window). Rejects when the log cannot take it — the caller must fail closed.
+   */
+  append(event: AuditEventInput): Promise<number>;
+  /** Non-null once the log has failed; every new unit of work is refused meanwhile. */
+  readonly failure: GatehouseError | null;
+  readonly durability: 'strict' | 'batched';
+}
+
+/** packages/identity: a token in, an Identity (or a reason) out. */
+export interface Authenticator {
+  authenticate(token: string): Promise<Result<Identity>>;
+}
+
+/** packages/policy compiled for one connector. Synchronous: it is on the hot path. */
+export interface PolicyEngine {
+  decide(unit: Unit, identity: Identity, connector: { name: string; type: string }): Decision;
+}
+
+/** Masks one column value (text form). Returns the input itself when nothing matched. */
+export type ValueMask = (value: string) => string;
+
+export interface ColumnMaskPlan {
+  /** One entry per result column; null where the column passes through untouched. */
+  columns: (ValueMask | null)[];
+  /** False when every entry is null: the connector may forward rows without looking. */
+  any: boolean;
+}
+
+/** packages/masking, already resolved for one identity (group exemptions applied). */
+export interface Masker {
+  /** False when no masking rule applies to this identity at all. */
+  readonly active: boolean;
+  planColumns(names: readonly string[]): ColumnMaskPlan;
+  /** Detector-based masking of free text. */
+  maskText(text: string): string;
+  /** JSON-path rules and detectors over a parsed JSON value. */
+  maskJson(value: unknown): { value: unknown; changed: boolean };
+}
+
+export interface MaskingEngine {
+  forIdentity(identity: Identity): Masker;
+}
+
+/** One entry of a session timeline (packages/recording). */
+export interface TimelineEntry {
+  /** Milliseconds since the session started. */
+  t: number;
+  type: string;
+  text?: string;
+  decision?: Decision['action'];
+  rule?: string;
+  status?: string | number;
+  rows?: number;
+  bytes?: number;
+  durationMs?: number;
+  error?: string;
+  /** Masked sample rows / bodies, already capped by the connector. */
+  sample?: unknown;
+  /** Terminal output (asciicast) and the like: raw data, already masked. */
+  data?: string;
+}
+
+export interface SessionRecording {
+  append(entry: TimelineEntry): void;
+  close(): Promise<void>;
+}
+
+export interface Recorder {
+  open(sessionId: string, header: Record<string, unknown>): SessionRecording;
+}
+
+/** Counters the gateway exports on /metrics; connectors reach them through the Session. */
+export interface SessionMetrics {
+  sessionOpened(connector: string): void;
+  sessionClosed(connector: string): void;
+  authFailure(connector: string, code: string): void;
+  unit(connector: string, action: Decision['action'], durationMs: number): void;
+}
+
+/** The logging surface (pino-compatible) every package may use. Never log secrets. */
+export interface Logger {
+  debug(obj: object | string, msg?: string): void;
+  info(obj: object | string, msg?: string): void;
+  warn(obj: object | string, msg?: string): void;
+  error(obj: object | string, msg?: string): void;
+  child(bindings: Record<string, unknown>): Logger;
+}
+
+export const silentLogger: Logger = {
+  debug() {},
+  info() {},
+  warn() {},
+  error() {},
+  child() {
+    return silentLogger;
+  },
+};

@@ -1,0 +1,245 @@
+/**
+ * The Session: the one object a connector talks to for a caller's connection.
+ * Connectors parse frames; the Session decides, masks and records. It owns no socket.
+ */
+import { randomUUID } from 'node:crypto';
+import type { GroupSelector } from './config/types.js';
+import type {
+  AuditSink,
+  Authenticator,
+  Logger,
+  Masker,
+  MaskingEngine,
+  PolicyEngine,
+  Recorder,
+  SessionMetrics,
+  SessionRecording,
+  TimelineEntry,
+} from './engines.js';
+import { err, ok, type AuditEventInput, type Decision, type Identity, type Result, type Unit, type UnitResult } from './types.js';
+import { matchesSelector } from './selectors.js';
+
+/** Everything a Session needs, wired by the gateway once per connector. */
+export interface SessionServices {
+  connector: { name: string; type: string };
+  allow: GroupSelector[];
+  audit: AuditSink;
+  authenticator: Authenticator;
+  policy: PolicyEngine;
+  masking: MaskingEngine;
+  recorder: Recorder | null;
+  metrics: SessionMetrics | null;
+  logger: Logger;
+}
+
+export interface PeerInfo {
+  /** Remote address and port of the caller. */
+  address: string;
+  port: number;
+  tls: boolean;
+  /** User name the caller claimed in its protocol (kept for the audit, never trusted). */
+  claimedUser?: string;
+  /** Anything else the connector knows: database, application_name, user agent… */
+  meta?: Record<string, unknown>;
+}
+
+/** What a connector reports about one finished unit of work. */
+export interface UnitRecord {
+  unit: Unit;
+  decision: Decision;
+  /** Date.now() when the unit arrived. */
+  startedAt: number;
+  result: UnitResult;
+  /** Bound parameters, as text, before masking (the Session masks them). */
+  params?: unknown[];
+  /** Masked sample of what came back, already capped, for the timeline. */
+  sample?: unknown;
+}
+
+const NO_MASKING: Masker = {
+  active: false,
+  planColumns: (names) => ({ columns: names.map(() => null), any: false }),
+  maskText: (t) => t,
+  maskJson: (value) => ({ value, changed: false }),
+};
+
+export class Session {
+  readonly id = randomUUID();
+  readonly startedAt = Date.now();
+  identity: Identity | null = null;
+  /** Masking resolved for this caller; replaced at authentication. */
+  masker: Masker = NO_MASKING;
+  private recording: SessionRecording | null = null;
+  private units = 0;
+  private ended = false;
+  private readonly log: Logger;
+
+  constructor(
+    private readonly services: SessionServices,
+    readonly peer: PeerInfo,
+  ) {
+    this.log = services.logger.child({ session: this.id });
+  }
+
+  get connectorName(): string {
+    return this.services.connector.name;
+  }
+
+  /** Non-null when the audit log cannot write: refuse new work (fail closed). */
+  get auditFailure() {
+    return this.services.audit.failure;
+  }
+
+  /**
+   * Verify the caller's token, check the connector's allow list, and record the
+   * outcome. On success the Session is bound to the identity for its lifetime.
+   */
+  async authenticate(token: string): Promise<Result<Identity>> {
+    const { audit, authenticator, connector, allow, masking, metrics, recorder } = this.services;
+    if (audit.failure) return err('audit.unavailable', 'audit log unavailable; gateway refuses new sessions');
+    const verified = await authenticator.authenticate(token);
+    let failure = verified.ok ? null : verified.error;
+    if (verified.ok && !allow.some((sel) => matchesSelector(sel, verified.value))) {
+      failure = { code: 'auth.forbidden', message: `identity ${verified.value.subject} may not use connector ${connector.name}` };
+    }
+    if (failure) {
+      metrics?.authFailure(connector.name, failure.code);
+      this.log.warn({ code: failure.code, peer: this.peer.address, claimedUser: this.peer.claimedUser }, 'authentication failed');
+      const written = await this.append({
+        kind: 'auth.failure',
+        identity: verified.ok ? pickIdentity(verified.value) : null,
+        meta: { ...this.peerMeta(), code: failure.code, reason: failure.message },
+      });
+      if (!written.ok) return written;
+      return { ok: false, error: failure };
+    }
+    const identity = (verified as { ok: true; value: Identity }).value;
+    this.identity = identity;
+    this.masker = masking.forIdentity(identity);
+    const written = await this.append({ kind: 'session.start', meta: this.peerMeta() });
+    if (!written.ok) {
+      this.identity = null;
+      return written;
+    }
+    metrics?.sessionOpened(connector.name);
+    this.recording = recorder?.open(this.id, {
+      connector: connector.name,
+      protocol: connector.type,
+      subject: identity.subject,
+      peer: this.peer.address,
+      started: new Date(this.startedAt).toISOString(),
+    }) ?? null;
+    this.log.info({ subject: identity.subject, peer: this.peer.address }, 'session started');
+    return ok(identity);
+  }
+
+  /**
+   * Judge one unit. Synchronous and allocation-light: it runs for every statement.
+   * A `review` decision must be passed to `review()` before anything is forwarded.
+   */
+  decide(unit: Unit): Decision {
+    if (!this.identity) return { action: 'deny', rule: 'unauthenticated', reason: 'session is not authenticated' };
+    if (this.services.audit.failure) {
+      return { action: 'deny', rule: 'audit-unavailable', reason: 'audit log unavailable; request refused' };
+    }
+    return this.services.policy.decide(unit, this.identity, this.services.connector);
+  }
+
+  /**
+   * Settle a `review` decision. Until the approvals service is wired in, a unit that
+   * needs review is refused with a message naming the rule (never forwarded).
+   */
+  async review(_unit: Unit, decision: Decision): Promise<Decision> {
+    return {
+      action: 'deny',
+      rule: decision.rule,
+      reason: `requires approval by rule "${decision.rule}"; approvals are not enabled on this gateway`,
+    };
+  }
+
+  /**
+   * Record a finished (or refused) unit: one audit event and one timeline entry.
+   * Resolves once the event is as durable as `audit.durability` promises; an error
+   * result means the audit write failed and the connector must fail the unit.
+   */
+  async record(r: UnitRecord): Promise<Result<number>> {
+    this.units++;
+    const { metrics, connector } = this.services;
+    const durationMs = r.result.durationMs ?? Date.now() - r.startedAt;
+    metrics?.unit(connector.name, r.decision.action, durationMs);
+    const params = r.params && this.masker.active ? r.params.map((p) => (typeof p === 'string' ? this.masker.maskText(p) : p)) : r.params;
+    const decision: Decision = r.decision.rule ? { action: r.decision.action, rule: r.decision.rule } : { action: r.decision.action };
+    this.recording?.append({
+      t: r.startedAt - this.startedAt,
+      type: r.unit.type,
+      text: r.unit.text,
+      decision: r.decision.action,
+      rule: r.decision.rule,
+      status: r.result.status,
+      rows: r.result.rows,
+      bytes: r.result.bytes,
+      durationMs,
+      error: r.result.error,
+      sample: r.sample,
+    });
+    return this.append({
+      kind: 'unit',
+      time: new Date(r.startedAt).toISOString(),
+      unit: { type: r.unit.type, text: r.unit.text, ...(params ? { params } : {}), attributes: r.unit.match },
+      decision,
+      result: { ...r.result, durationMs },
+    });
+  }
+
+  /** Add a raw entry to the session timeline (terminal output, WebSocket message counts…). */
+  timeline(entry: Omit<TimelineEntry, 't'>): void {
+    this.recording?.append({ t: Date.now() - this.startedAt, ...entry });
+  }
+
+  /** A frame or request the connector could not parse: audited, then the connector refuses it. */
+  async protocolError(message: string, meta: Record<string, unknown> = {}): Promise<Result<number>> {
+    this.log.warn({ peer: this.peer.address, ...meta }, `protocol error: ${message}`);
+    return this.append({ kind: 'protocol.error', meta: { ...this.peerMeta(), ...meta, error: message } });
+  }
+
+  /** Close the session: end event, timeline closed. Idempotent. */
+  async end(reason = 'closed'): Promise<void> {
+    if (this.ended) return;
+    this.ended = true;
+    if (!this.identity) return; // never started: auth.failure (if any) was recorded already
+    this.services.metrics?.sessionClosed(this.services.connector.name);
+    await this.append({ kind: 'session.end', meta: { reason, units: this.units, durationMs: Date.now() - this.startedAt } });
+    await this.recording?.close();
+    this.log.info({ reason, units: this.units }, 'session ended');
+  }
+
+  private peerMeta(): Record<string, unknown> {
+    const p = this.peer;
+    return { peer: `${p.address}:${p.port}`, tls: p.tls, ...(p.claimedUser ? { claimedUser: p.claimedUser } : {}), ...p.meta };
+  }
+
+  private async append(e: Partial<AuditEventInput> & Pick<AuditEventInput, 'kind'>): Promise<Result<number>> {
+    const event: AuditEventInput = {
+      time: e.time ?? new Date().toISOString(),
+      kind: e.kind,
+      connector: this.services.connector.name,
+      protocol: this.services.connector.type,
+      session: this.id,
+      identity: e.identity !== undefined ? e.identity : this.identity ? pickIdentity(this.identity) : null,
+      ...(e.unit ? { unit: e.unit } : {}),
+      ...(e.decision ? { decision: e.decision } : {}),
+      ...(e.result ? { result: e.result } : {}),
+      ...(e.meta ? { meta: e.meta } : {}),
+    };
+    try {
+      return ok(await this.services.audit.append(event));
+    } catch (e) {
+      this.log.error({ err: (e as Error).message }, 'audit append failed; refusing work');
+      return err('audit.unavailable', 'audit log unavailable; request refused');
+    }
+  }
+}
+
+function pickIdentity(i: Identity) {
+  return { subject: i.subject, issuer: i.issuer, groups: i.groups };
+}
