@@ -27,8 +27,11 @@ export interface PolicyEngine {
   decide(unit: Unit, identity: Identity, connector: { name: string; type: string }): Decision;
 }
 
-/** Masks one column value (text form). Returns the input itself when nothing matched. */
-export type ValueMask = (value: string) => string;
+/**
+ * Masks one value (text form). Returns the input itself when nothing matched, so a
+ * caller can tell "unchanged" by identity; null means "replace with NULL".
+ */
+export type ValueMask = (value: string) => string | null;
 
 export interface ColumnMaskPlan {
   /** One entry per result column; null where the column passes through untouched. */

@@ -186,7 +186,7 @@ function checkSemantics(c: GatehouseConfig): { segments: (string | number)[]; me
   for (const [i, conn] of c.connectors.entries()) {
     if (names.has(conn.name)) return { segments: ['connectors', i, 'name'], message: `duplicate connector name "${conn.name}"` };
     names.set(conn.name, i);
-    const other = listens.get(conn.listen);
+    const other = conn.listen.endsWith(':0') ? undefined : listens.get(conn.listen);
     if (other) return { segments: ['connectors', i, 'listen'], message: `${conn.listen} is already used by ${other}` };
     listens.set(conn.listen, `connector "${conn.name}"`);
     const ruleNames = new Set<string>();
