@@ -1,1 +1,2 @@
-export {};
+export { startGateway, StartupError, type Gateway, type GatewayOptions } from './gateway.js';
+export { main } from './cli.js';

@@ -4,3 +4,4 @@ export * from './session.js';
 export * from './connector.js';
 export * from './selectors.js';
 export * from './config/index.js';
+export * from './address.js';

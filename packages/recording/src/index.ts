@@ -1,1 +1,1 @@
-export {};
+export { createRecorder, readRecording, recordingPath, type RecorderOptions, type Recording } from './recorder.js';

@@ -34,7 +34,7 @@ export function parseDuration(value: unknown): number | null {
 }
 
 function makeValidator() {
-  const ajv = new Ajv({ useDefaults: true, allErrors: false, strict: true, allowUnionTypes: true });
+  const ajv = new Ajv({ useDefaults: true, allErrors: false, strict: true, strictRequired: false, strictTypes: false, allowUnionTypes: true });
   ajv.addKeyword({
     keyword: 'duration',
     schemaType: 'boolean',

@@ -1,0 +1,46 @@
+# Gatehouse — the two commands a newcomer needs are `make run` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+CONFIG ?= gatehouse.example.yaml
+
+.PHONY: help deps system-deps build run test bench lint clean
+
+help:
+	@echo "make run    install, build and start the gateway on $(CONFIG)"
+	@echo "make test   install what the tests need, build, run every test"
+	@echo "make bench  run the benchmarks (gateway side by side with direct connections)"
+	@echo "make lint   type-check everything"
+
+# npm ci only when the lock file changed since the last install.
+node_modules/.gatehouse-installed: package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+deps: node_modules/.gatehouse-installed
+
+# Debian packages and local services the tests talk to (we are root on CI machines).
+system-deps:
+	@scripts/ensure-system-deps.sh test
+
+build: deps
+	npx tsc -b
+
+lint: deps
+	npx tsc -b --force --verbose 2>&1 | grep -E "error|warning" && exit 1 || echo "lint: no type errors"
+
+run: build
+	node gateway/bin/gatehouse.js start -c $(CONFIG)
+
+test: system-deps build
+	@scripts/run-tests.sh
+
+bench: build
+	@scripts/ensure-system-deps.sh bench
+	@scripts/run-bench.sh
+
+clean:
+	find . -name dist -type d -prune -not -path './node_modules/*' -exec rm -rf {} +
+	find . -name '*.tsbuildinfo' -not -path './node_modules/*' -delete
+
+# The demo's development token (static tokens are for development only; see docs/identity.md).
+export GATEHOUSE_DEV_TOKEN ?= gatehouse-dev-token-change-me

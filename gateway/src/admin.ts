@@ -1,0 +1,154 @@
+/**
+ * The admin server: health and metrics for operators (unauthenticated, bind it to a
+ * private address), and the JSON API for admins and auditors (bearer token of an
+ * identity whose groups map to a role in `identity.roles`).
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { formatAddress, splitHostPort, type Authenticator, type Connector, type GatehouseConfig, type Identity, type Logger } from '@gatehouse/core';
+import type { AuditLog, EventFilter } from '@gatehouse/audit';
+import { roleOf } from '@gatehouse/identity';
+import type { GatewayMetrics } from './metrics.js';
+import { startAuditReader } from './audit-reader.js';
+
+
+export interface AdminDeps {
+  config: GatehouseConfig;
+  audit: AuditLog;
+  authenticator: Authenticator;
+  metrics: GatewayMetrics;
+  logger: Logger;
+  connectors: Connector[];
+}
+
+type Role = ReturnType<typeof roleOf>[number];
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const SESSION_PATH = /^\/api\/v1\/sessions\/([0-9a-f-]{36})$/;
+
+export async function startAdminServer(deps: AdminDeps): Promise<{ address: string; close(): Promise<void> }> {
+  const { config, audit, metrics, logger } = deps;
+  const reader = startAuditReader(config.data_dir);
+
+  async function requireRole(req: IncomingMessage, roles: Role[]): Promise<Identity> {
+    const header = req.headers.authorization ?? '';
+    const m = /^Bearer\s+(\S+)$/i.exec(header);
+    if (!m) throw new HttpError(401, 'bearer token required');
+    const r = await deps.authenticator.authenticate(m[1]!);
+    if (!r.ok) throw new HttpError(401, r.error.message);
+    const have = roleOf(r.value, config.identity.roles);
+    if (!have.some((x) => x === 'admin' || roles.includes(x))) throw new HttpError(403, `requires role ${roles.join(' or ')}`);
+    return r.value;
+  }
+
+  async function route(req: IncomingMessage, url: URL): Promise<unknown> {
+    if (req.method !== 'GET') throw new HttpError(405, 'method not allowed');
+    const p = url.pathname;
+    if (p === '/api/v1/events') {
+      await requireRole(req, ['auditor']);
+      return { events: await reader.events(eventFilter(url.searchParams)) };
+    }
+    if (p === '/api/v1/checkpoint') {
+      await requireRole(req, ['auditor']);
+      return { checkpoint: await reader.checkpoint(), verifier_key: audit.verifierKey };
+    }
+    if (p === '/api/v1/sessions') {
+      await requireRole(req, ['auditor']);
+      const filter = eventFilter(url.searchParams);
+      return { sessions: await reader.events({ ...filter, kind: 'session.start' }) };
+    }
+    const s = SESSION_PATH.exec(p);
+    if (s) {
+      await requireRole(req, ['auditor']);
+      const [events, recording] = await Promise.all([reader.events({ session: s[1]!, limit: 10_000 }), reader.recording(s[1]!)]);
+      if ((events as unknown[]).length === 0) throw new HttpError(404, 'no such session');
+      return { session: s[1], events, recording };
+    }
+    throw new HttpError(404, 'not found');
+  }
+
+  const server = createServer({ requestTimeout: 15_000, headersTimeout: 10_000, maxHeaderSize: 16 * 1024 }, (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://admin');
+    if (url.pathname === '/healthz') return health(res);
+    if (url.pathname === '/metrics') return void sendMetrics(res);
+    route(req, url).then(
+      (body) => send(res, 200, body),
+      (e: unknown) => {
+        const status = e instanceof HttpError ? e.status : 500;
+        if (status === 500) logger.error({ err: (e as Error).message, path: url.pathname }, 'admin API error');
+        send(res, status, { type: 'about:blank', title: status === 500 ? 'internal error' : (e as Error).message, status }, 'application/problem+json');
+      },
+    );
+  });
+
+  function health(res: ServerResponse) {
+    const failure = audit.failure;
+    metrics.auditFailed.set(failure ? 1 : 0);
+    send(res, failure ? 503 : 200, {
+      status: failure ? 'failing' : 'ok',
+      audit: failure ? { status: 'failing', error: failure.message } : { status: 'ok', durability: audit.durability },
+      connectors: Object.fromEntries(deps.connectors.map((c) => [c.name, { type: c.type, connections: c.connections }])),
+    });
+  }
+
+  async function sendMetrics(res: ServerResponse) {
+    metrics.auditFailed.set(audit.failure ? 1 : 0);
+    const body = await metrics.registry.metrics();
+    res.writeHead(200, { 'content-type': metrics.registry.contentType });
+    res.end(body);
+  }
+
+  const { host, port } = splitHostPort(config.admin.listen);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  const a = server.address() as AddressInfo;
+  return {
+    address: formatAddress(a),
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await reader.close();
+    },
+  };
+}
+
+function eventFilter(q: URLSearchParams): EventFilter {
+  const f: EventFilter = {};
+  const str = (k: string) => q.get(k) ?? undefined;
+  f.since = str('since');
+  f.until = str('until');
+  f.connector = str('connector');
+  f.session = str('session');
+  f.subject = str('subject');
+  f.kind = str('kind');
+  const after = q.get('after');
+  if (after !== null) {
+    if (!/^\d+$/.test(after)) throw new HttpError(400, 'after must be a sequence number');
+    f.sinceSeq = Number(after) + 1;
+  }
+  const limit = q.get('limit');
+  if (limit !== null) {
+    if (!/^\d+$/.test(limit) || Number(limit) < 1 || Number(limit) > 10_000) throw new HttpError(400, 'limit must be 1..10000');
+    f.limit = Number(limit);
+  }
+  for (const k of ['since', 'until'] as const) {
+    if (f[k] !== undefined && Number.isNaN(Date.parse(f[k]!))) throw new HttpError(400, `${k} must be an RFC 3339 time`);
+  }
+  return f;
+}
+
+function send(res: ServerResponse, status: number, body: unknown, type = 'application/json') {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  res.end(text);
+}

@@ -1,0 +1,153 @@
+/**
+ * `gatehouse <command>`: the gateway and the offline audit tools. Every command that
+ * reads the audit store opens it read-only, so it is safe while the gateway runs.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { parseArgs } from 'node:util';
+import { loadConfig, type GatehouseConfig } from '@gatehouse/core';
+import { iterateEvents, proveInclusion, readLatestCheckpoint, readVerifierKey, verifyLog, verifyProofBundle } from '@gatehouse/audit';
+import { readRecording } from '@gatehouse/recording';
+import { startGateway } from './gateway.js';
+
+const USAGE = `usage: gatehouse <command> [options]
+
+  start -c FILE                          run the gateway
+  audit export -c FILE [--since T] [--connector N]
+                                         print audit events as JSON lines
+  audit verify -c FILE [--checkpoint F]  check chain, Merkle roots and signatures (exit 0 only if intact)
+  audit checkpoint -c FILE               print the latest signed checkpoint
+  audit prove -c FILE SEQ                print an inclusion proof bundle for event SEQ (JSON)
+  audit verify-proof BUNDLE --key PUB    check a proof bundle against a verifier key (text or file)
+  replay -c FILE SESSION_ID              print a recorded session's timeline
+`;
+
+const out = (s: string) => process.stdout.write(s.endsWith('\n') ? s : s + '\n');
+const fail = (msg: string, code = 2): number => {
+  process.stderr.write(`gatehouse: ${msg}\n`);
+  return code;
+};
+
+function config(path: string | undefined): GatehouseConfig {
+  if (!path) throw new Error('-c FILE is required');
+  const r = loadConfig(path);
+  if (!r.ok) throw new Error(r.error.message);
+  return r.value;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
+    out(USAGE);
+    return cmd ? 0 : 2;
+  }
+  try {
+    if (cmd === 'start') return await start(rest);
+    if (cmd === 'audit') return await audit(rest);
+    if (cmd === 'replay') return replay(rest);
+  } catch (e) {
+    return fail((e as Error).message);
+  }
+  return fail(`unknown command "${cmd}"\n${USAGE}`);
+}
+
+async function start(argv: string[]): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' } } });
+  const cfg = config(values.config);
+  const gw = await startGateway(cfg);
+  gw.logger.info({ admin: gw.admin, dataDir: cfg.data_dir }, 'admin API listening');
+  for (const [name, addr] of gw.addresses) gw.logger.info({ connector: name, listen: addr }, 'connector listening');
+  gw.logger.info({ verifierKey: gw.verifierKey }, 'audit checkpoints are signed with this key');
+  out(`gatehouse: admin on http://${gw.admin}`);
+  for (const [name, addr] of gw.addresses) out(`gatehouse: connector ${name} on ${addr}`);
+  out(`gatehouse: audit checkpoint key ${gw.verifierKey}`);
+  const signal = await Promise.race([once(process, 'SIGTERM'), once(process, 'SIGINT')]);
+  gw.logger.info({ signal: signal[0] }, 'shutting down: draining connections, flushing the audit log');
+  await gw.stop();
+  out('gatehouse: stopped');
+  return 0;
+}
+
+async function audit(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  const { values, positionals } = parseArgs({
+    args: rest,
+    allowPositionals: true,
+    options: {
+      config: { type: 'string', short: 'c' },
+      since: { type: 'string' },
+      connector: { type: 'string' },
+      checkpoint: { type: 'string' },
+      key: { type: 'string' },
+    },
+  });
+  switch (sub) {
+    case 'export': {
+      const cfg = config(values.config);
+      if (values.since && Number.isNaN(Date.parse(values.since))) return fail('--since must be an RFC 3339 time');
+      for (const e of iterateEvents(cfg.data_dir, { since: values.since, connector: values.connector })) {
+        // Respect back-pressure: a slow consumer (| less) must not make us buffer the whole log.
+        if (!process.stdout.write(JSON.stringify(e) + '\n')) await once(process.stdout, 'drain');
+      }
+      return 0;
+    }
+    case 'verify': {
+      const cfg = config(values.config);
+      const checkpoint = values.checkpoint ? readFileSync(values.checkpoint, 'utf8') : undefined;
+      const r = verifyLog(cfg.data_dir, { checkpoint });
+      if (r.ok) {
+        out(`ok: ${r.size} events, root ${r.root}, ${r.checkpoints} checkpoints verified`);
+        return 0;
+      }
+      process.stderr.write(`FAILED at seq ${r.firstBadSeq ?? '?'}: ${r.reason}\n`);
+      return 1;
+    }
+    case 'checkpoint': {
+      const cfg = config(values.config);
+      const note = readLatestCheckpoint(cfg.data_dir);
+      if (!note) return fail('no checkpoint yet', 1);
+      process.stdout.write(note);
+      return 0;
+    }
+    case 'prove': {
+      const cfg = config(values.config);
+      const seq = Number(positionals[0]);
+      if (!Number.isInteger(seq) || seq < 1) return fail('prove needs a sequence number');
+      out(JSON.stringify(proveInclusion(cfg.data_dir, seq), null, 2));
+      return 0;
+    }
+    case 'verify-proof': {
+      const file = positionals[0];
+      if (!file) return fail('verify-proof needs a BUNDLE file');
+      const key = values.key
+        ? existsSync(values.key) ? readFileSync(values.key, 'utf8').trim() : values.key
+        : values.config ? readVerifierKey(config(values.config).data_dir) : null;
+      if (!key) return fail('--key PUB (verifier key text or file) is required');
+      const r = verifyProofBundle(JSON.parse(readFileSync(file, 'utf8')), key);
+      if (!r.ok) return fail(`proof invalid: ${r.error.message}`, 1);
+      out(`ok: event ${r.value.seq} is included in the signed log of size ${r.value.size}`);
+      return 0;
+    }
+  }
+  return fail(`unknown audit command "${sub ?? ''}"\n${USAGE}`);
+}
+
+function replay(argv: string[]): number {
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { config: { type: 'string', short: 'c' } } });
+  const cfg = config(values.config);
+  const id = positionals[0];
+  if (!id) return fail('replay needs a SESSION_ID');
+  const r = readRecording(cfg.data_dir, id);
+  const h = r.header;
+  out(`session ${id} · ${h.connector} (${h.protocol}) · ${h.subject} from ${h.peer} · started ${h.started}`);
+  for (const e of r.entries) {
+    const head = `+${(e.t / 1000).toFixed(3)}s ${e.type}${e.decision && e.decision !== 'allow' ? ` [${e.decision}${e.rule ? ` by ${e.rule}` : ''}]` : ''}`;
+    const tail = [e.status !== undefined ? `status ${e.status}` : '', e.rows !== undefined ? `${e.rows} rows` : '', e.durationMs !== undefined ? `${e.durationMs.toFixed(2)} ms` : '', e.error ? `error: ${e.error}` : '']
+      .filter(Boolean)
+      .join(', ');
+    out(`${head}  ${e.text ?? ''}${tail ? `  (${tail})` : ''}`);
+    if (e.sample !== undefined) out(`    ${JSON.stringify(e.sample)}`);
+    if (e.data) process.stdout.write(e.data);
+  }
+  return 0;
+}

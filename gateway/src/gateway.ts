@@ -1,0 +1,128 @@
+/**
+ * The gateway process, as a function: wires the audit log, identity, policy, masking and
+ * recording into one Session factory per connector, starts the listeners and the admin
+ * server, and tears it all down in order. Everything is compiled before any socket opens,
+ * so a bad rule or expression stops the start instead of failing on the first caller.
+ */
+import { mkdirSync } from 'node:fs';
+import { Session, type Connector, type ConnectorConfig, type ConnectorFactory, type GatehouseConfig, type Logger, type SessionServices } from '@gatehouse/core';
+import { openAuditLog, type AuditLog } from '@gatehouse/audit';
+import { createAuthenticator } from '@gatehouse/identity';
+import { compilePolicy, initSqlParser } from '@gatehouse/policy';
+import { compileMasking } from '@gatehouse/masking';
+import { createRecorder } from '@gatehouse/recording';
+import { createPostgresConnector } from '@gatehouse/connector-postgres';
+import { createHttpConnector } from '@gatehouse/connector-http';
+import { createLogger } from './logger.js';
+import { createMetrics } from './metrics.js';
+import { startAdminServer } from './admin.js';
+import { loadOrCreateSecret } from './secrets.js';
+
+/** Protocols this build can serve; the config may name others (mysql, ssh) that are not built yet. */
+const FACTORIES: Partial<Record<ConnectorConfig['type'], ConnectorFactory>> = {
+  postgres: createPostgresConnector as ConnectorFactory,
+  http: createHttpConnector as ConnectorFactory,
+};
+
+export interface GatewayOptions {
+  /** Overrides `log.level` from the config (`silent` for tests). */
+  logLevel?: string;
+  logger?: Logger;
+}
+
+export interface Gateway {
+  config: GatehouseConfig;
+  /** Connector name → bound host:port. */
+  addresses: Map<string, string>;
+  /** Admin server bound host:port. */
+  admin: string;
+  audit: AuditLog;
+  /** Note verifier key of the audit checkpoints (`name+keyid+base64`). */
+  verifierKey: string;
+  logger: Logger;
+  /** Stop accepting, drain connections for up to `drainMs`, flush and sign the audit log. */
+  stop(drainMs?: number): Promise<void>;
+}
+
+export class StartupError extends Error {
+  override name = 'StartupError';
+}
+
+export async function startGateway(config: GatehouseConfig, opts: GatewayOptions = {}): Promise<Gateway> {
+  const logger = opts.logger ?? createLogger(opts.logLevel ?? config.log.level);
+  mkdirSync(config.data_dir, { recursive: true, mode: 0o700 });
+
+  if (config.connectors.some((c) => c.type === 'postgres')) await initSqlParser();
+  const hashKey = loadOrCreateSecret(config.data_dir, 'masking.key');
+  const compiled = config.connectors.map((c) => {
+    const factory = FACTORIES[c.type];
+    if (!factory) throw new StartupError(`connector "${c.name}": type ${c.type} is not available in this build`);
+    const policy = compilePolicy(c.rules, { connectorType: c.type });
+    if (!policy.ok) throw new StartupError(`connector "${c.name}": ${policy.error.message}`);
+    const masking = compileMasking(c.masking, { hashKey });
+    if (!masking.ok) throw new StartupError(`connector "${c.name}": ${masking.error.message}`);
+    return { config: c, factory, policy: policy.value, masking: masking.value };
+  });
+
+  const audit = await openAuditLog({
+    dataDir: config.data_dir,
+    durability: config.audit.durability,
+    windowMs: config.audit.window_ms,
+    checkpointIntervalSec: config.audit.checkpoint_interval,
+    origin: config.audit.origin,
+    logger: logger.child({ component: 'audit' }),
+  });
+  const authenticator = createAuthenticator(config.identity, { logger: logger.child({ component: 'identity' }) });
+  const metrics = createMetrics();
+  const recorder = createRecorder({ dataDir: config.data_dir, logger: logger.child({ component: 'recording' }) });
+
+  const connectors: Connector[] = [];
+  const addresses = new Map<string, string>();
+  let admin: Awaited<ReturnType<typeof startAdminServer>> | null = null;
+
+  const teardown = async (drainMs: number) => {
+    await admin?.close();
+    await Promise.all(connectors.map((c) => c.stop(drainMs).catch((e) => logger.error({ err: String(e), connector: c.name }, 'stop failed'))));
+    authenticator.close();
+    await audit.close();
+  };
+
+  try {
+    for (const c of compiled) {
+      const services: SessionServices = {
+        connector: { name: c.config.name, type: c.config.type },
+        allow: c.config.allow,
+        audit,
+        authenticator,
+        policy: c.policy,
+        masking: c.masking,
+        recorder,
+        metrics,
+        logger: logger.child({ connector: c.config.name }),
+      };
+      const connector = c.factory({
+        config: c.config,
+        dataDir: config.data_dir,
+        logger: services.logger,
+        openSession: (peer) => new Session(services, peer),
+      });
+      connectors.push(connector);
+      addresses.set(c.config.name, await connector.start());
+    }
+    admin = await startAdminServer({ config, audit, authenticator, metrics, logger: logger.child({ component: 'admin' }), connectors });
+  } catch (e) {
+    await teardown(0);
+    throw e instanceof StartupError ? e : new StartupError((e as Error).message);
+  }
+
+  let stopping: Promise<void> | null = null;
+  return {
+    config,
+    addresses,
+    admin: admin.address,
+    audit,
+    verifierKey: audit.verifierKey,
+    logger,
+    stop: (drainMs = 10_000) => (stopping ??= teardown(drainMs)),
+  };
+}

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Runs every compiled test file (unit tests of each workspace, then the end-to-end suite)
+# with tap, and ends with one summary line.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+mapfile -t files < <(find packages connectors gateway agent test -path '*/node_modules' -prune -o -path '*/dist/*' -name '*.test.js' -print 2>/dev/null | sort)
+if [ ${#files[@]} -eq 0 ]; then echo "run-tests: no compiled tests found (did the build run?)" >&2; exit 1; fi
+echo "run-tests: ${#files[@]} test files"
+out=$(mktemp)
+NODE_OPTIONS="--enable-source-maps" npx tap "${files[@]}" 2>&1 | tee "$out"
+rc=${PIPESTATUS[0]}
+pass=$(grep -oE '^# \{ total: [0-9]+, pass: [0-9]+' "$out" | grep -oE 'pass: [0-9]+' | grep -oE '[0-9]+' | tail -1)
+total=$(grep -oE '^# \{ total: [0-9]+' "$out" | grep -oE '[0-9]+' | tail -1)
+rm -f "$out"
+echo "tests: ${pass:-0} passed, $(( ${total:-0} - ${pass:-0} )) failed"
+exit "$rc"
