@@ -1,1 +1,13 @@
-export {};
+/**
+ * @gatehouse/policy — rule matching for connectors.
+ *
+ * `compilePolicy` turns a connector's `rules:` into a synchronous PolicyEngine
+ * (first matching rule decides, no match → allow). `sqlUnits` turns SQL text into
+ * policy Units using the real PostgreSQL parser (call `initSqlParser()` once first).
+ */
+export { compilePolicy, knownMatchKeys } from './compile.js';
+export type { CompilePolicyOptions } from './compile.js';
+export { initSqlParser, classifySql, sqlParserReady } from './sql-classify.js';
+export type { SqlStatement } from './sql-classify.js';
+export { sqlUnits, sqlUnitCacheSize } from './sql-units.js';
+export { compileGlob } from './glob.js';
