@@ -28,9 +28,10 @@ const fail = (msg: string, code = 2): number => {
   return code;
 };
 
-function config(path: string | undefined): GatehouseConfig {
+/** Load the config; offline tools skip secret references (they need only data_dir). */
+function config(path: string | undefined, secrets = false): GatehouseConfig {
   if (!path) throw new Error('-c FILE is required');
-  const r = loadConfig(path);
+  const r = loadConfig(path, process.env, { secrets });
   if (!r.ok) throw new Error(r.error.message);
   return r.value;
 }
@@ -53,7 +54,7 @@ export async function main(argv: string[]): Promise<number> {
 
 async function start(argv: string[]): Promise<number> {
   const { values } = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' } } });
-  const cfg = config(values.config);
+  const cfg = config(values.config, true);
   const gw = await startGateway(cfg);
   gw.logger.info({ admin: gw.admin, dataDir: cfg.data_dir }, 'admin API listening');
   for (const [name, addr] of gw.addresses) gw.logger.info({ connector: name, listen: addr }, 'connector listening');

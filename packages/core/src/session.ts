@@ -54,6 +54,11 @@ export interface UnitRecord {
   params?: unknown[];
   /** Masked sample of what came back, already capped, for the timeline. */
   sample?: unknown;
+  /**
+   * Extra audit-only attributes of the unit (already masked by the connector), merged over
+   * `unit.match` in the event: request headers, a body sample, the upstream address…
+   */
+  attributes?: Record<string, unknown>;
 }
 
 const NO_MASKING: Masker = {
@@ -83,6 +88,14 @@ export class Session {
 
   get connectorName(): string {
     return this.services.connector.name;
+  }
+
+  /**
+   * The audit log's promise: `strict` — a connector must await `record()` before the unit's
+   * final reply frame; `batched` — it may forward first (a failed write then fails the session).
+   */
+  get auditDurability(): 'strict' | 'batched' {
+    return this.services.audit.durability;
   }
 
   /** Non-null when the audit log cannot write: refuse new work (fail closed). */
@@ -185,7 +198,7 @@ export class Session {
     return this.append({
       kind: 'unit',
       time: new Date(r.startedAt).toISOString(),
-      unit: { type: r.unit.type, text: r.unit.text, ...(params ? { params } : {}), attributes: r.unit.match },
+      unit: { type: r.unit.type, text: r.unit.text, ...(params ? { params } : {}), attributes: r.attributes ? { ...r.unit.match, ...r.attributes } : r.unit.match },
       decision,
       result: { ...r.result, durationMs },
     });

@@ -119,3 +119,11 @@ t.test('the example config of the repository is valid', async (t) => {
   if (!r.ok) throw r.error;
   t.ok(r.value.connectors.length >= 1);
 });
+
+t.test('offline tools may load a config without its secrets', async (t) => {
+  const r = parseConfig(MINIMAL, 'g.yaml', { env: {}, secrets: false });
+  if (!r.ok) throw r.error;
+  t.equal(r.value.data_dir, './var');
+  const pg = r.value.connectors[0]!;
+  t.equal(pg.type === 'postgres' && pg.upstream.password, '${env:PG_PASSWORD}', 'left unresolved, never guessed');
+});

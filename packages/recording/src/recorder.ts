@@ -43,6 +43,14 @@ class FileRecording implements SessionRecording {
   private written = 0;
   private truncated = false;
   private closed = false;
+  /** Lines of this event-loop turn: one write per turn, not one per entry. */
+  private pending = '';
+  private flushScheduled = false;
+  private readonly flush = () => {
+    this.flushScheduled = false;
+    if (this.pending) this.out.write(this.pending);
+    this.pending = '';
+  };
 
   constructor(
     path: string,
@@ -65,6 +73,7 @@ class FileRecording implements SessionRecording {
   close(): Promise<void> {
     if (this.closed) return Promise.resolve();
     this.closed = true;
+    this.flush();
     return new Promise((resolve) => this.out.end(resolve));
   }
 
@@ -72,11 +81,19 @@ class FileRecording implements SessionRecording {
     const line = JSON.stringify(obj) + '\n';
     if (this.written + line.length > this.maxBytes) {
       this.truncated = true;
-      this.out.write(JSON.stringify({ t: -1, type: 'truncated', text: `recording capped at ${this.maxBytes} bytes` }) + '\n');
+      this.enqueue(JSON.stringify({ t: -1, type: 'truncated', text: `recording capped at ${this.maxBytes} bytes` }) + '\n');
       return;
     }
     this.written += line.length;
-    this.out.write(line);
+    this.enqueue(line);
+  }
+
+  private enqueue(line: string): void {
+    this.pending += line;
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(this.flush);
+    }
   }
 }
 

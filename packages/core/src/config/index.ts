@@ -1,2 +1,2 @@
 export * from './types.js';
-export { loadConfig, parseConfig, parseDuration, ConfigError } from './load.js';
+export { loadConfig, parseConfig, parseDuration, ConfigError, type ParseOptions } from './load.js';

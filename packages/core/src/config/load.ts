@@ -139,11 +139,22 @@ function lineOf(doc: Document, lc: LineCounter, segments: (string | number)[], k
   return offset === undefined ? null : lc.linePos(offset).line;
 }
 
+export interface ParseOptions {
+  /** Folder that `${file:…}` paths are relative to (default: the working directory). */
+  baseDir?: string;
+  env?: NodeJS.ProcessEnv;
+  /**
+   * false: leave `${env:…}`/`${file:…}` unresolved. For offline tools (audit verify,
+   * export, replay) that need only `data_dir`: an auditor needs no upstream secret.
+   */
+  secrets?: boolean;
+}
+
 /** Parse and validate config text. `source` names the file in messages; `baseDir` anchors `${file:…}`. */
 export function parseConfig(
   text: string,
   source: string,
-  opts: { baseDir?: string; env?: NodeJS.ProcessEnv } = {},
+  opts: ParseOptions = {},
 ): Result<GatehouseConfig, ConfigError> {
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
@@ -152,7 +163,7 @@ export function parseConfig(
     const line = lc.linePos(e.pos[0]).line;
     return { ok: false, error: new ConfigError(`${source}:${line}: ${e.message.split('\n')[0]}`, '', line) };
   }
-  const refFailure = resolveReferences(doc, opts.baseDir ?? process.cwd(), opts.env ?? process.env);
+  const refFailure = opts.secrets === false ? null : resolveReferences(doc, opts.baseDir ?? process.cwd(), opts.env ?? process.env);
   if (refFailure) {
     const line = refFailure.node.range ? lc.linePos(refFailure.node.range[0]).line : null;
     return {
@@ -199,14 +210,14 @@ function checkSemantics(c: GatehouseConfig): { segments: (string | number)[]; me
 }
 
 /** Read and parse a config file; `${file:…}` paths are relative to the file's folder. */
-export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): Result<GatehouseConfig, ConfigError> {
+export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env, opts: Pick<ParseOptions, 'secrets'> = {}): Result<GatehouseConfig, ConfigError> {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
     return { ok: false, error: new ConfigError(`cannot read config ${file}: ${(e as Error).message}`, '', null) };
   }
-  const parsed = parseConfig(text, file, { baseDir: dirname(resolve(file)), env });
+  const parsed = parseConfig(text, file, { ...opts, baseDir: dirname(resolve(file)), env });
   if (parsed.ok) parsed.value.data_dir = resolve(dirname(resolve(file)), parsed.value.data_dir);
   return parsed;
 }

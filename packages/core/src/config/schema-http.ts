@@ -32,5 +32,9 @@ export const httpConnectorSchema: Schema = {
       },
     },
     max_body_bytes: { type: 'integer', minimum: 1024, maximum: 1073741824, default: 1048576 },
+    // Detector masking of non-JSON text responses costs a full buffer per response; opt in.
+    mask_text_bodies: { type: 'boolean', default: false },
+    // Request bodies up to this size are kept (masked) in the audit event; larger ones are streamed, not sampled.
+    audit_body_bytes: { type: 'integer', minimum: 0, maximum: 65536, default: 4096 },
   },
 };

@@ -23,5 +23,9 @@ export const postgresConnectorSchema: Schema = {
     max_message_bytes: { type: 'integer', minimum: 1024, maximum: 1073741824, default: 16777216 },
     on_parse_error: { enum: ['deny', 'allow'], default: 'deny' },
     startup_timeout: duration('10s'),
+    // Largest upstream (result) message relayed; PostgreSQL's own field limit is 1 GiB.
+    max_result_message_bytes: { type: 'integer', minimum: 65536, maximum: 1073741824 + 1024, default: 268435456 },
+    // Named prepared statements and portals one session may hold (bounds gateway memory).
+    max_prepared_statements: { type: 'integer', minimum: 1, maximum: 1000000, default: 10000 },
   },
 };

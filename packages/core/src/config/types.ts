@@ -70,6 +70,10 @@ export interface PostgresConnectorConfig extends ConnectorBase {
   on_parse_error: 'deny' | 'allow';
   /** Time allowed for TLS + startup + authentication, ms. */
   startup_timeout: number;
+  /** Largest upstream (result) message relayed, bytes. */
+  max_result_message_bytes: number;
+  /** Named prepared statements / portals one session may hold. */
+  max_prepared_statements: number;
 }
 
 export interface HttpCredential {
@@ -96,6 +100,10 @@ export interface HttpConnectorConfig extends ConnectorBase {
   upstream: HttpUpstream;
   /** Largest body buffered for masking or JSON rules, bytes. */
   max_body_bytes: number;
+  /** Mask non-JSON text responses (text/*, xml, form) with the detectors. */
+  mask_text_bodies: boolean;
+  /** Request bodies up to this many bytes are sampled (masked) into the audit event. */
+  audit_body_bytes: number;
 }
 
 export interface GenericConnectorConfig extends ConnectorBase {

@@ -1,0 +1,190 @@
+/**
+ * The HTTP connector: a node:http(s) listener in front of one upstream origin, reached
+ * through an undici Pool (keep-alive, bounded connections). Owns its sockets and nothing else.
+ */
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { readFile } from 'node:fs/promises';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { Pool } from 'undici';
+import { splitHostPort, type Connector, type ConnectorContext, type ConnectorFactory, type HttpConnectorConfig } from '@gatehouse/core';
+import { closeCaller, newCallerConnection, type CallerConnection } from './caller.js';
+import { resolveUpstreamAuth } from './credential.js';
+import { handleRequest, type HandlerDeps } from './handler.js';
+import { handleUpgrade } from './websocket.js';
+import { planUnits } from './unit.js';
+import { rawProblem } from './problem.js';
+
+/** Upstream connections kept per connector; enough for 64+ concurrent callers without queueing. */
+const POOL_CONNECTIONS = 128;
+
+export const createHttpConnector: ConnectorFactory<HttpConnectorConfig> = (ctx) => new HttpConnector(ctx);
+
+/** A PEM value inline, or a path to a PEM file. */
+async function pem(value: string): Promise<string> {
+  return value.includes('-----BEGIN') ? value : readFile(value, 'utf8');
+}
+
+class HttpConnector implements Connector {
+  readonly name: string;
+  readonly type = 'http';
+  private server: Server | null = null;
+  private pool: Pool | null = null;
+  private isTls = false;
+  private readonly sockets = new Set<Socket>();
+  private readonly callers = new WeakMap<object, CallerConnection>();
+  private readonly pending = new Set<Promise<void>>();
+  private readonly track = (p: Promise<void>) => {
+    const q = p.catch(() => undefined).finally(() => this.pending.delete(q));
+    this.pending.add(q);
+  };
+
+  constructor(private readonly ctx: ConnectorContext<HttpConnectorConfig>) {
+    this.name = ctx.config.name;
+  }
+
+  get connections(): number {
+    return this.sockets.size;
+  }
+
+  async start(): Promise<string> {
+    const cfg = this.ctx.config;
+    const auth = resolveUpstreamAuth(cfg.upstream);
+    if (!auth.ok) throw new Error(`connector "${cfg.name}": ${auth.error.message}`);
+    const url = new URL(cfg.upstream.url);
+    const ca = cfg.upstream.ca ? await pem(cfg.upstream.ca) : undefined;
+    const timeout = cfg.upstream.timeout;
+    this.pool = new Pool(url.origin, {
+      connections: POOL_CONNECTIONS,
+      pipelining: 1,
+      keepAliveTimeout: 4_000,
+      headersTimeout: timeout,
+      bodyTimeout: timeout,
+      connectTimeout: Math.min(timeout, 10_000),
+      // `ca` replaces the system trust store: only the pinned CA is accepted.
+      connect: url.protocol === 'https:' ? { ...(ca ? { ca } : {}), rejectUnauthorized: true } : undefined,
+    });
+    const tls = cfg.tls;
+    const proto = tls?.cert ? 'https' : 'http';
+    const deps: HandlerDeps = {
+      ctx: this.ctx,
+      settings: {
+        maxBodyBytes: cfg.max_body_bytes,
+        maskTextBodies: cfg.mask_text_bodies ?? false,
+        auditBodyBytes: cfg.audit_body_bytes ?? 4096,
+        upstream: url.origin,
+      },
+      plan: planUnits(cfg.rules),
+      auth: auth.value,
+      upstream: this.pool,
+      basePath: url.pathname.replace(/\/+$/, ''),
+      proto,
+      track: this.track,
+    };
+    const options = {
+      keepAliveTimeout: 5_000,
+      headersTimeout: 20_000,
+      requestTimeout: 0, // large uploads stream for as long as they flow; undici's bodyTimeout bounds stalls
+      maxHeaderSize: 16_384,
+      insecureHTTPParser: false,
+      requireHostHeader: true,
+    };
+    const server: Server =
+      proto === 'https' && tls?.cert && tls.key
+        ? createHttpsServer({
+            ...options,
+            cert: await pem(tls.cert),
+            key: await pem(tls.key),
+            ...(tls.ca ? { ca: await pem(tls.ca) } : {}),
+            requestCert: tls.client_auth ?? false,
+            rejectUnauthorized: tls.client_auth ?? false,
+          })
+        : createHttpServer(options);
+    const isTls = proto === 'https';
+    this.isTls = isTls;
+    const callerOf = (socket: Socket): CallerConnection => {
+      let c = this.callers.get(socket);
+      if (!c) {
+        c = newCallerConnection(socket, isTls);
+        this.callers.set(socket, c);
+        const conn = c;
+        socket.once('close', () => {
+          if (!conn.upgraded) closeCaller(conn, 'connection closed', this.track);
+        });
+      }
+      return c;
+    };
+    server.on('connection', (s: Socket) => {
+      this.sockets.add(s);
+      s.once('close', () => this.sockets.delete(s));
+    });
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      handleRequest(deps, callerOf(req.socket), req, res).catch((e) => this.internalError(res, e));
+    });
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      handleUpgrade(deps, callerOf(req.socket), req, socket, head).catch((e) => {
+        this.ctx.logger.error({ err: (e as Error).message }, 'websocket handling failed');
+        socket.destroy();
+      });
+    });
+    server.on('clientError', (e: NodeJS.ErrnoException, socket: Duplex) => this.clientError(e, socket));
+    this.server = server;
+
+    const { host, port } = splitHostPort(cfg.listen);
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    const a = server.address();
+    const bound = typeof a === 'object' && a ? `${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}` : cfg.listen;
+    this.ctx.logger.info({ listen: bound, upstream: url.origin }, 'http connector listening');
+    return bound;
+  }
+
+  /** A request node:http could not parse (smuggling attempts, bad bytes, obs-fold): 400, audited, closed. */
+  private clientError(e: NodeJS.ErrnoException, socket: Duplex): void {
+    if (e.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const tooLarge = e.code === 'HPE_HEADER_OVERFLOW';
+    const timedOut = e.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+    const status = tooLarge ? 431 : timedOut ? 408 : 400;
+    const title = tooLarge ? 'Request Header Fields Too Large' : timedOut ? 'Request Timeout' : 'Bad Request';
+    const s = socket as Socket;
+    const session = this.ctx.openSession({ address: s.remoteAddress ?? 'unknown', port: s.remotePort ?? 0, tls: this.isTls });
+    this.track(session.protocolError('malformed HTTP request', { code: e.code ?? 'unknown' }).then(() => undefined));
+    socket.end(rawProblem({ code: 'bad-request', status, title, detail: timedOut ? 'request headers not received in time' : `malformed HTTP request (${e.code ?? 'parse error'})` }));
+  }
+
+  private internalError(res: ServerResponse, e: unknown): void {
+    this.ctx.logger.error({ err: (e as Error).message }, 'request handling failed');
+    if (!res.headersSent) {
+      res.writeHead(500, { 'content-type': 'application/problem+json', connection: 'close' });
+      res.end('{"type":"urn:gatehouse:problem:internal","title":"Internal Server Error","status":500}');
+    } else res.destroy();
+  }
+
+  async stop(drainMs: number): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    this.server = null;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
+    const deadline = Date.now() + drainMs;
+    while (this.sockets.size > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 25));
+      server.closeIdleConnections();
+    }
+    for (const s of this.sockets) s.destroy();
+    await closed;
+    // Sessions end on socket close; wait (bounded) for their audit events.
+    await Promise.race([Promise.all([...this.pending]), new Promise((r) => setTimeout(r, Math.max(drainMs, 1_000)).unref())]);
+    await this.pool?.close().catch(() => this.pool?.destroy());
+    this.pool = null;
+  }
+}
