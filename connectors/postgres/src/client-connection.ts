@@ -1,0 +1,162 @@
+/**
+ * One accepted caller: startup negotiation, token authentication (the token is the
+ * password), the gateway's own upstream login, then the Relay. Everything before the
+ * Relay is bounded by `startup_timeout`; every refusal is answered, logged and audited.
+ */
+import type { Socket } from 'node:net';
+import type { SecureContext } from 'node:tls';
+import { isLoopback, type Logger, type PeerInfo, type PostgresConnectorConfig, type Session } from '@gatehouse/core';
+import type { CancelKeys } from './cancel-keys.js';
+import { FrameReader } from './frame-reader.js';
+import { Relay } from './relay.js';
+import { negotiateStartup } from './startup.js';
+import { connectUpstream, sendCancel, type UpstreamTarget } from './upstream.js';
+import { authenticationCleartextPassword, authenticationOk, backendKeyData, errorResponse, F, negotiateProtocolVersion, readyForQuery, Reader } from './wire.js';
+
+export interface ClientDeps {
+  config: PostgresConnectorConfig;
+  secureContext: SecureContext;
+  upstream: UpstreamTarget;
+  cancelKeys: CancelKeys;
+  log: Logger;
+  openSession(peer: PeerInfo): Session;
+  /** The Relay took over; `onClose` fires when the session has ended. */
+  onRelay(relay: Relay): void;
+  onClose(relay: Relay | null): void;
+}
+
+/** Largest PasswordMessage accepted: a JWT of a few KiB fits many times over. */
+const MAX_PASSWORD_MESSAGE = 64 * 1024;
+
+/**
+ * Startup parameters passed to the upstream. Others (notably `options`, which can set any
+ * GUC such as `role`, bypassing statement policy) are dropped.
+ */
+const FORWARDED_PARAMS = ['application_name', 'client_encoding', 'DateStyle', 'TimeZone', 'IntervalStyle', 'extra_float_digits', 'search_path'];
+
+export async function handleClient(raw: Socket, d: ClientDeps): Promise<void> {
+  const cfg = d.config;
+  raw.setNoDelay(true);
+  const peer: PeerInfo = { address: raw.remoteAddress ?? 'unknown', port: raw.remotePort ?? 0, tls: false };
+  const session = d.openSession(peer);
+  let socket: Socket = raw;
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    socket.destroy();
+    raw.destroy();
+  }, cfg.startup_timeout);
+  let handedOver = false;
+  const refuse = async (sqlstate: string, message: string, audit: boolean) => {
+    if (audit) await session.protocolError(message, { sqlstate });
+    if (!socket.destroyed) {
+      socket.end(errorResponse({ severity: 'FATAL', code: sqlstate, message: `gatehouse: ${message}` }));
+      setTimeout(() => socket.destroy(), 1000).unref();
+    }
+  };
+  raw.on('error', (e) => d.log.debug({ err: e.message }, 'client socket error'));
+  try {
+    const s = await negotiateStartup(raw, d.secureContext);
+    if (s.kind === 'cancel') {
+      const key = d.cancelKeys.lookup(s.pid, s.secret);
+      raw.destroy();
+      if (key) await sendCancel(d.upstream, key.pid, key.secret, cfg.startup_timeout);
+      return;
+    }
+    socket = s.socket;
+    if (s.kind === 'refused') {
+      const why = timedOut ? 'startup timeout' : s.error;
+      // A client that simply went away is not a protocol error worth an audit event.
+      const quiet = !timedOut && /closed/.test(s.error);
+      if (!quiet) await refuse(s.sqlstate ?? '08P01', why, true);
+      return;
+    }
+    peer.tls = s.tls;
+    peer.claimedUser = s.params.get('user');
+    peer.meta = { database: s.params.get('database') ?? null, application_name: s.params.get('application_name') ?? null };
+    if (s.params.has('replication') && s.params.get('replication') !== 'false' && s.params.get('replication') !== '0') {
+      await refuse('0A000', 'replication connections are not supported', true);
+      return;
+    }
+    if (!s.tls && !isLoopback(peer.address)) {
+      await refuse('28000', 'TLS is required: the password is a token and is never accepted in clear text off loopback', true);
+      return;
+    }
+    if (s.minor > 0 || s.unsupported.length > 0) socket.write(negotiateProtocolVersion(0, s.unsupported));
+    socket.write(authenticationCleartextPassword());
+    const token = await readPassword(socket);
+    if (token === null) {
+      await refuse('08P01', timedOut ? 'startup timeout' : 'expected a password message', !socket.destroyed || timedOut);
+      return;
+    }
+    const auth = await session.authenticate(token);
+    if (!auth.ok) {
+      await refuse('28P01', auth.error.message, false);
+      return;
+    }
+    const params: Record<string, string> = {};
+    for (const k of FORWARDED_PARAMS) {
+      const v = s.params.get(k);
+      if (v !== undefined) params[k] = v;
+    }
+    const up = await connectUpstream(d.upstream, params, cfg.startup_timeout);
+    if (!up.ok) {
+      d.log.warn({ err: up.error.message, sqlstate: up.error.sqlstate }, 'upstream login failed');
+      await refuse(up.error.sqlstate, up.error.message, false);
+      await session.end('upstream login failed');
+      return;
+    }
+    if (timedOut || socket.destroyed) {
+      up.value.socket.destroy();
+      await session.end(timedOut ? 'startup timeout' : 'client closed');
+      return;
+    }
+    clearTimeout(timer);
+    const key = d.cancelKeys.issue({ pid: up.value.pid, secret: up.value.secret });
+    socket.cork();
+    socket.write(authenticationOk());
+    for (const ps of up.value.parameterStatus) socket.write(ps);
+    socket.write(backendKeyData(key.pid, key.secret));
+    socket.write(readyForQuery('I'));
+    socket.uncork();
+    const relay: Relay = new Relay(socket, up.value.socket, session, {
+      database: cfg.upstream.database,
+      onParseError: cfg.on_parse_error,
+      maxMessageBytes: cfg.max_message_bytes,
+      maxResultMessageBytes: cfg.max_result_message_bytes,
+      maxNamed: cfg.max_prepared_statements,
+      log: d.log.child({ session: session.id }),
+      onClose: () => {
+        d.cancelKeys.release(key.pid);
+        d.onClose(relay);
+      },
+    });
+    handedOver = true;
+    d.onRelay(relay);
+    relay.start();
+  } catch (e) {
+    d.log.error({ err: (e as Error).message }, 'client setup failed');
+    await refuse('XX000', 'internal error', false);
+  } finally {
+    clearTimeout(timer);
+    if (!handedOver) {
+      await session.end('closed during startup');
+      d.onClose(null);
+    }
+  }
+}
+
+/** The token, from a PasswordMessage; null if the caller sent anything else or left. */
+async function readPassword(socket: Socket): Promise<string | null> {
+  const reader = new FrameReader(socket, MAX_PASSWORD_MESSAGE);
+  socket.resume();
+  const f = await reader.next();
+  const leftover = reader.detach();
+  socket.pause();
+  if (!f || f.type !== F.Password || leftover > 0) return null;
+  try {
+    return new Reader(f.bytes, 5).cstring();
+  } catch {
+    return null;
+  }
+}

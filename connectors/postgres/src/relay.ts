@@ -1,0 +1,733 @@
+/**
+ * One caller's connection after login: client ⇄ upstream message relay with per-statement
+ * policy, result masking and audit.
+ *
+ * Frontend messages are decoded (only the fields we need) and forwarded as the received
+ * bytes. Backend messages are framed and forwarded as views of the received chunks; only
+ * DataRows of masked columns are rebuilt. Responses are matched to requests through a FIFO
+ * of `Pending` entries, mirroring how PostgreSQL answers a pipeline in order (and skips to
+ * Sync after an error in the extended protocol).
+ *
+ * Callback-driven on purpose: a promise exists only where we must wait (a review, or the
+ * audit append before a statement's CommandComplete).
+ */
+import type { Socket } from 'node:net';
+import type { Decision, Logger, Result, Session, Unit } from '@gatehouse/core';
+import { denialMessage, denyExtended, denyQuery, DENIED_SQLSTATE } from './deny.js';
+import { MessageFramer, type Frame } from './framer.js';
+import { bindParams, readBind, readExecute, readFunctionCall, readParse, readQuery, readTarget } from './frontend.js';
+import { commandRows, maskDataRow, readRowDescription, sampleRow, type ResultShape } from './result-shape.js';
+import { judge, opaqueUnit, unitsFor, type Judged } from './units.js';
+import { B, errorResponse, F, parseErrorFields } from './wire.js';
+
+export interface RelayOptions {
+  database: string;
+  onParseError: 'deny' | 'allow';
+  maxMessageBytes: number;
+  maxResultMessageBytes: number;
+  /** Most named statements / portals a session may hold. */
+  maxNamed: number;
+  log: Logger;
+  /** Called once when both sockets are closed and the session has ended. */
+  onClose: () => void;
+}
+
+interface StmtState {
+  text: string;
+  units: readonly Unit[];
+  decision: Decision;
+}
+
+interface PortalState {
+  stmt: StmtState;
+  /** The Bind message (parameters are decoded from it only for the audit event). */
+  bind: Buffer | null;
+  /** undefined: unknown yet; null: returns no rows. */
+  shape: ResultShape | null | undefined;
+  describing: boolean;
+}
+
+/** What a statement's result accumulates until its completion. */
+interface ResultAcc {
+  startedAt: number;
+  shape: ResultShape | null;
+  bytes: number;
+  sample: (string | null)[][] | null;
+  /** COPY TO STDOUT refused for a masked caller: drop the data, answer with an error. */
+  copyBlocked: boolean;
+}
+
+type Pending =
+  | ({ k: 'query'; judged: Judged; idx: number } & ResultAcc)
+  | ({ k: 'execute'; portal: PortalState } & ResultAcc)
+  | { k: 'denyq' | 'deny'; rec: Promise<Result<number>>; message: string }
+  | { k: 'parse'; name: string; prev: StmtState | undefined }
+  | { k: 'bind' | 'close' | 'sync' }
+  | { k: 'describe'; portal: PortalState | null; internal: boolean }
+  | ({ k: 'func'; unit: Unit; decision: Decision } & ResultAcc);
+
+const SAMPLE_ROWS = 3;
+const AUDIT_FAILED = { code: '58000', message: 'gatehouse: audit log unavailable; result withheld' };
+
+export class Relay {
+  private readonly cf: MessageFramer;
+  private readonly uf: MessageFramer;
+  private readonly queue: Pending[] = [];
+  private readonly statements = new Map<string, StmtState>();
+  private readonly portals = new Map<string, PortalState>();
+  private toClient: Buffer[] = [];
+  private toUpstream: Buffer[] = [];
+  /** Waiting on a review / audit append: stop reading that side. */
+  private clientBusy = false;
+  private upstreamBusy = false;
+  /** The peer's send buffer is full: stop reading the other side. */
+  private clientFull = false;
+  private upstreamFull = false;
+  /** We refused an extended-protocol message: drop the caller's messages until Sync. */
+  private discarding = false;
+  /** Upstream reported an error and no Sync is queued: it ignores everything until one. */
+  private upstreamSkipping = false;
+  private closed = false;
+  private readonly strict: boolean;
+
+  constructor(
+    private readonly client: Socket,
+    private readonly upstream: Socket,
+    private readonly session: Session,
+    private readonly o: RelayOptions,
+  ) {
+    this.cf = new MessageFramer(o.maxMessageBytes);
+    this.uf = new MessageFramer(o.maxResultMessageBytes);
+    this.strict = session.auditDurability !== 'batched';
+  }
+
+  start(): void {
+    const { client, upstream } = this;
+    client.on('data', (c: Buffer) => {
+      this.cf.push(c);
+      this.pumpClient();
+    });
+    upstream.on('data', (c: Buffer) => {
+      this.uf.push(c);
+      this.pumpUpstream();
+    });
+    client.on('drain', () => {
+      this.clientFull = false;
+      this.flow();
+    });
+    upstream.on('drain', () => {
+      this.upstreamFull = false;
+      this.flow();
+    });
+    client.on('close', () => this.close('client closed'));
+    upstream.on('close', () => this.close('upstream closed'));
+    client.on('error', (e) => this.o.log.debug({ err: e.message }, 'client socket error'));
+    upstream.on('error', (e) => this.o.log.warn({ err: e.message }, 'upstream socket error'));
+    client.resume();
+    upstream.resume();
+  }
+
+  /**
+   * Close both sides and end the session (idempotent). `graceful`: let the last bytes we
+   * wrote (a FATAL error) reach the caller before the socket goes away.
+   */
+  close(reason: string, graceful = false): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (graceful) {
+      this.client.end();
+      setTimeout(() => this.client.destroy(), 1000).unref();
+    } else this.client.destroy();
+    this.upstream.destroy();
+    void this.session.end(reason).finally(this.o.onClose);
+  }
+
+  // ---- flow control -------------------------------------------------------------------
+
+  private flow(): void {
+    if (this.closed) return;
+    const readClient = !this.clientBusy && !this.upstreamFull;
+    const readUpstream = !this.upstreamBusy && !this.clientFull;
+    if (readClient) {
+      if (this.client.isPaused()) this.client.resume();
+      this.pumpClient();
+    } else this.client.pause();
+    if (readUpstream) {
+      if (this.upstream.isPaused()) this.upstream.resume();
+      this.pumpUpstream();
+    } else this.upstream.pause();
+  }
+
+  private flushClient(): void {
+    const out = this.toClient;
+    if (out.length === 0 || this.closed) return;
+    this.toClient = [];
+    const s = this.client;
+    let ok = true;
+    if (out.length === 1) ok = s.write(out[0]);
+    else {
+      s.cork();
+      for (const b of out) ok = s.write(b);
+      s.uncork();
+    }
+    if (!ok && !this.clientFull) {
+      this.clientFull = true;
+      this.upstream.pause();
+    }
+  }
+
+  private flushUpstream(): void {
+    const out = this.toUpstream;
+    if (out.length === 0 || this.closed) return;
+    this.toUpstream = [];
+    const s = this.upstream;
+    let ok = true;
+    if (out.length === 1) ok = s.write(out[0]);
+    else {
+      s.cork();
+      for (const b of out) ok = s.write(b);
+      s.uncork();
+    }
+    if (!ok && !this.upstreamFull) {
+      this.upstreamFull = true;
+      this.client.pause();
+    }
+  }
+
+  // ---- client → upstream --------------------------------------------------------------
+
+  private pumpClient(): void {
+    if (this.clientBusy || this.upstreamFull || this.closed) return;
+    let f: Frame | null;
+    while ((f = this.cf.next())) {
+      const wait = this.onClientMessage(f);
+      if (this.closed) return;
+      if (wait) {
+        this.clientBusy = true;
+        this.client.pause();
+        this.flushUpstream();
+        this.flushClient();
+        wait.then(
+          () => {
+            this.clientBusy = false;
+            this.flushUpstream();
+            this.flow();
+          },
+          (e: Error) => this.fatal('internal error', e),
+        );
+        return;
+      }
+    }
+    if (this.cf.error) {
+      const e = this.cf.error;
+      const msg = e.code === 'too_large' ? `message of ${e.length} bytes exceeds max_message_bytes` : `invalid message length ${e.length}`;
+      this.protocolError(e.code === 'too_large' ? '54000' : '08P01', msg);
+      return;
+    }
+    this.flushUpstream();
+    this.flushClient();
+  }
+
+  /** Handle one frontend message; a promise means "wait before reading the next". */
+  private onClientMessage(f: Frame): Promise<void> | void {
+    const t = f.type;
+    if (this.discarding && t !== F.Sync && t !== F.Terminate) return;
+    try {
+      switch (t) {
+        case F.Query:
+          return this.onQuery(f.bytes);
+        case F.Parse:
+          return this.onParse(f.bytes);
+        case F.Bind:
+          return this.onBind(f.bytes);
+        case F.Describe:
+          return this.onDescribe(f.bytes);
+        case F.Execute:
+          return this.onExecute(f.bytes);
+        case F.Close:
+          return this.onCloseMsg(f.bytes);
+        case F.Sync:
+          this.discarding = false;
+          this.upstreamSkipping = false;
+          this.forward(f.bytes, { k: 'sync' });
+          return;
+        case F.Flush:
+        case F.CopyData:
+        case F.CopyDone:
+        case F.CopyFail:
+          this.toUpstream.push(f.bytes);
+          return;
+        case F.FunctionCall:
+          return this.onFunctionCall(f.bytes);
+        case F.Terminate:
+          this.toUpstream.push(f.bytes);
+          this.flushUpstream();
+          this.close('client terminated');
+          return;
+        default:
+          this.protocolError('08P01', `unexpected frontend message type 0x${t.toString(16)}`);
+          return;
+      }
+    } catch (e) {
+      if (e instanceof RangeError) {
+        this.protocolError('08P01', `malformed ${String.fromCharCode(t)} message: ${e.message}`);
+        return;
+      }
+      throw e;
+    }
+  }
+
+  /** Forward a message and expect its response (unless upstream is skipping to Sync). */
+  private forward(bytes: Buffer, p: Pending | null): void {
+    this.toUpstream.push(bytes);
+    if (p && (!this.upstreamSkipping || p.k === 'sync')) this.queue.push(p);
+  }
+
+  private onQuery(msg: Buffer): Promise<void> | void {
+    const startedAt = Date.now();
+    const sql = readQuery(msg);
+    const { units, parseError } = unitsFor(sql, this.o.database, this.o.onParseError);
+    const j = judge(this.session, units, parseError);
+    if (j instanceof Promise) return j.then((jj) => this.queryJudged(msg, jj, startedAt));
+    this.queryJudged(msg, j, startedAt);
+  }
+
+  private queryJudged(msg: Buffer, j: Judged, startedAt: number): void {
+    if (j.deny) {
+      const text = denialMessage(j.deny);
+      const rec = this.recordDenied(j, startedAt, text);
+      this.toUpstream.push(denyQuery(text));
+      this.queue.push({ k: 'denyq', rec, message: text });
+      return;
+    }
+    this.forward(msg, { k: 'query', judged: j, idx: 0, startedAt, shape: null, bytes: 0, sample: null, copyBlocked: false });
+  }
+
+  /** Every statement of a refused message is audited as refused (none of them ran). */
+  private recordDenied(j: Judged, startedAt: number, text: string): Promise<Result<number>> {
+    const d = j.deny as Decision;
+    const recs = j.units.map((unit, i) =>
+      this.session.record({
+        unit,
+        decision: i === j.denyIndex ? d : { action: 'deny', rule: d.rule },
+        startedAt,
+        result: { status: DENIED_SQLSTATE, error: i === j.denyIndex ? text : `not executed: ${text}` },
+      }),
+    );
+    if (recs.length === 1) return recs[0];
+    return Promise.all(recs).then((rs) => rs.find((r) => !r.ok) ?? rs[0] ?? { ok: true as const, value: 0 });
+  }
+
+  private onParse(msg: Buffer): Promise<void> | void {
+    const startedAt = Date.now();
+    const { name, sql } = readParse(msg);
+    if (name !== '' && !this.statements.has(name) && this.statements.size >= this.o.maxNamed) {
+      this.protocolError('54000', `too many prepared statements (limit ${this.o.maxNamed})`);
+      return;
+    }
+    const { units, parseError } = unitsFor(sql, this.o.database, this.o.onParseError);
+    const j = judge(this.session, units, parseError);
+    if (j instanceof Promise) return j.then((jj) => this.parseJudged(msg, name, sql, jj, startedAt));
+    this.parseJudged(msg, name, sql, j, startedAt);
+  }
+
+  private parseJudged(msg: Buffer, name: string, sql: string, j: Judged, startedAt: number): void {
+    if (this.upstreamSkipping && !j.deny) {
+      // PostgreSQL will ignore this Parse (an earlier error, no Sync yet): so do we.
+      this.toUpstream.push(msg);
+      return;
+    }
+    const prev = this.statements.get(name);
+    if (j.deny) {
+      // Remember the refusal: a later Bind of this name is refused again (it never existed upstream).
+      this.statements.set(name, { text: sql, units: j.units, decision: j.deny });
+      this.denyExtended(j, startedAt);
+      return;
+    }
+    this.statements.set(name, { text: sql, units: j.units, decision: j.decisions[0] ?? { action: 'allow' } });
+    this.forward(msg, { k: 'parse', name, prev });
+  }
+
+  private denyExtended(j: Judged, startedAt: number): void {
+    const text = denialMessage(j.deny as Decision);
+    const rec = this.recordDenied(j, startedAt, text);
+    if (!this.upstreamSkipping) {
+      this.toUpstream.push(denyExtended(text));
+      this.queue.push({ k: 'deny', rec, message: text });
+    }
+    this.discarding = true;
+  }
+
+  private onBind(msg: Buffer): void {
+    const b = readBind(msg);
+    let stmt = this.statements.get(b.statement);
+    if (stmt && stmt.decision.action !== 'allow') {
+      this.denyExtended({ units: stmt.units, decisions: stmt.units.map(() => stmt!.decision), deny: stmt.decision, denyIndex: 0 }, Date.now());
+      return;
+    }
+    // A statement PREPAREd in SQL shares the namespace; its policy check happened at PREPARE.
+    stmt ??= { text: `EXECUTE ${b.statement}`, units: [opaqueUnit(`EXECUTE ${b.statement}`, 'execute')], decision: { action: 'allow' } };
+    if (b.portal !== '' && !this.portals.has(b.portal) && this.portals.size >= this.o.maxNamed) {
+      this.protocolError('54000', `too many portals (limit ${this.o.maxNamed})`);
+      return;
+    }
+    this.portals.set(b.portal, { stmt, bind: b.raw, shape: undefined, describing: false });
+    this.forward(msg, { k: 'bind' });
+  }
+
+  private onDescribe(msg: Buffer): void {
+    const d = readTarget(msg);
+    let portal: PortalState | null = null;
+    if (d.kind === 'P') {
+      portal = this.portalFor(d.name);
+      portal.describing = true;
+    }
+    this.forward(msg, { k: 'describe', portal, internal: false });
+  }
+
+  private onExecute(msg: Buffer): void {
+    const startedAt = Date.now();
+    const { portal: name } = readExecute(msg);
+    const portal = this.portalFor(name);
+    if (this.session.masker.active && portal.shape === undefined && !portal.describing && !this.upstreamSkipping) {
+      // Masking needs the column names; the caller did not ask for them, so we do.
+      portal.describing = true;
+      this.toUpstream.push(describePortal(name));
+      this.queue.push({ k: 'describe', portal, internal: true });
+    }
+    this.forward(msg, { k: 'execute', portal, startedAt, shape: null, bytes: 0, sample: null, copyBlocked: false });
+  }
+
+  /** A portal we did not see bound is a SQL cursor (DECLARE): its statement was judged then. */
+  private portalFor(name: string): PortalState {
+    let p = this.portals.get(name);
+    if (!p) {
+      const text = `FETCH FROM ${name === '' ? 'unnamed portal' : JSON.stringify(name)}`;
+      p = { stmt: { text, units: [opaqueUnit(text, 'fetch')], decision: { action: 'allow' } }, bind: null, shape: undefined, describing: false };
+      if (this.portals.size < this.o.maxNamed) this.portals.set(name, p);
+    }
+    return p;
+  }
+
+  private onCloseMsg(msg: Buffer): void {
+    const c = readTarget(msg);
+    if (c.kind === 'S') this.statements.delete(c.name);
+    else this.portals.delete(c.name);
+    this.forward(msg, { k: 'close' });
+  }
+
+  private onFunctionCall(msg: Buffer): Promise<void> | void {
+    const startedAt = Date.now();
+    const { oid } = readFunctionCall(msg);
+    const unit = opaqueUnit(`-- FunctionCall oid ${oid}`, 'function_call');
+    // A fast-path call cannot be classified: it is refused unless parse errors are allowed.
+    const j = judge(this.session, [unit], this.o.onParseError === 'allow' ? null : 'function call');
+    const go = (jj: Judged) => {
+      if (jj.deny) {
+        const text = denialMessage(jj.deny);
+        this.toUpstream.push(denyQuery(text));
+        this.queue.push({ k: 'denyq', rec: this.recordDenied(jj, startedAt, text), message: text });
+        return;
+      }
+      this.forward(msg, { k: 'func', unit, decision: jj.decisions[0], startedAt, shape: null, bytes: 0, sample: null, copyBlocked: false });
+    };
+    if (j instanceof Promise) return j.then(go);
+    go(j);
+  }
+
+  // ---- upstream → client --------------------------------------------------------------
+
+  private pumpUpstream(): void {
+    if (this.upstreamBusy || this.clientFull || this.closed) return;
+    let f: Frame | null;
+    while ((f = this.uf.next())) {
+      const wait = this.onUpstreamMessage(f);
+      if (wait) {
+        // Output held meanwhile is bounded (upstream is paused) and goes out in one write.
+        this.upstreamBusy = true;
+        this.upstream.pause();
+        wait.then(
+          () => {
+            this.upstreamBusy = false;
+            this.flushClient();
+            this.flow();
+          },
+          (e: Error) => this.fatal('internal error', e),
+        );
+        return;
+      }
+    }
+    if (this.uf.error) {
+      this.fatal(`upstream sent an invalid or oversized message (${this.uf.error.code}, ${this.uf.error.length} bytes)`);
+      return;
+    }
+    this.flushClient();
+  }
+
+  private onUpstreamMessage(f: Frame): Promise<void> | void {
+    const t = f.type;
+    if (t === B.NoticeResponse || t === B.ParameterStatus || t === B.NotificationResponse) {
+      this.toClient.push(f.bytes);
+      return;
+    }
+    const p = this.queue[0];
+    if (!p) {
+      // Unsolicited (a FATAL error before the server closes, …): pass it on.
+      this.toClient.push(f.bytes);
+      return;
+    }
+    switch (p.k) {
+      case 'query':
+        return this.onQueryResponse(p, f);
+      case 'execute':
+      case 'func':
+        return this.onResultMessage(p, f);
+      case 'denyq':
+        if (t === B.ErrorResponse) return this.afterRecord(p.rec, f.bytes);
+        if (t === B.ReadyForQuery) {
+          this.queue.shift();
+          this.toClient.push(f.bytes);
+        }
+        return; // anything else of the DO block is ours, not the caller's
+      case 'deny':
+        if (t === B.ErrorResponse) {
+          this.queue.shift();
+          this.skipToSync();
+          return this.afterRecord(p.rec, f.bytes);
+        }
+        if (t === B.CommandComplete) {
+          // The DO block cannot complete; if it somehow did, the caller still gets the refusal.
+          this.queue.shift();
+          return this.afterRecord(p.rec, errorResponse({ code: DENIED_SQLSTATE, message: p.message }));
+        }
+        return; // ParseComplete / BindComplete of the injected statement
+      case 'parse':
+        if (t === B.ErrorResponse) {
+          if (p.prev) this.statements.set(p.name, p.prev);
+          else this.statements.delete(p.name);
+        }
+        return this.simpleResponse(f);
+      case 'describe':
+        if (t === B.RowDescription || t === B.NoData) {
+          if (p.portal) {
+            p.portal.shape = t === B.NoData ? null : readRowDescription(f.bytes, this.session.masker);
+            p.portal.describing = false;
+          }
+          this.queue.shift();
+          if (!p.internal) this.toClient.push(f.bytes);
+          return;
+        }
+        if (t === B.ParameterDescription) {
+          if (!p.internal) this.toClient.push(f.bytes);
+          return;
+        }
+        if (p.portal) p.portal.describing = false;
+        return this.simpleResponse(f);
+      case 'bind':
+      case 'close':
+        return this.simpleResponse(f);
+      case 'sync':
+        if (t === B.ReadyForQuery) this.queue.shift();
+        this.toClient.push(f.bytes);
+        return;
+    }
+  }
+
+  /** ParseComplete/BindComplete/CloseComplete or an ErrorResponse (then skip to Sync). */
+  private simpleResponse(f: Frame): void {
+    this.queue.shift();
+    this.toClient.push(f.bytes);
+    if (f.type === B.ErrorResponse) this.skipToSync();
+  }
+
+  /** After an extended-protocol error PostgreSQL answers nothing until Sync. */
+  private skipToSync(): void {
+    const q = this.queue;
+    while (q.length > 0 && q[0].k !== 'sync') q.shift();
+    if (q.length === 0) this.upstreamSkipping = true;
+  }
+
+  private onQueryResponse(p: Extract<Pending, { k: 'query' }>, f: Frame): Promise<void> | void {
+    const t = f.type;
+    if (t === B.ReadyForQuery) {
+      this.queue.shift();
+      this.toClient.push(f.bytes);
+      return;
+    }
+    if (t === B.EmptyQueryResponse) {
+      this.toClient.push(f.bytes);
+      return;
+    }
+    return this.onResultMessage(p, f);
+  }
+
+  /** Rows, copy data and the completion of one statement (simple query, Execute or FunctionCall). */
+  private onResultMessage(p: Extract<Pending, { k: 'query' | 'execute' | 'func' }>, f: Frame): Promise<void> | void {
+    const t = f.type;
+    const bytes = f.bytes;
+    switch (t) {
+      case B.DataRow: {
+        const shape = p.k === 'execute' ? (p.portal.shape ?? null) : p.shape;
+        const out = shape && shape.plan ? maskDataRow(bytes, shape) : bytes;
+        p.bytes += out.length;
+        if (shape && (p.sample === null || p.sample.length < SAMPLE_ROWS)) (p.sample ??= []).push(sampleRow(out, shape));
+        this.toClient.push(out);
+        return;
+      }
+      case B.RowDescription:
+        p.shape = readRowDescription(bytes, this.session.masker);
+        p.sample = null;
+        this.toClient.push(bytes);
+        return;
+      case B.CopyData:
+      case B.CopyDone:
+        if (!p.copyBlocked) {
+          p.bytes += bytes.length;
+          this.toClient.push(bytes);
+        }
+        return;
+      case B.CopyOutResponse:
+      case B.CopyBothResponse:
+        if (this.session.masker.active || t === B.CopyBothResponse) {
+          // Copy rows carry no column names, so masking rules cannot be applied: refuse.
+          p.copyBlocked = true;
+          this.toClient.push(errorResponse({ code: DENIED_SQLSTATE, message: 'gatehouse: COPY TO STDOUT is refused while masking rules apply to you' }));
+          return;
+        }
+        this.toClient.push(bytes);
+        return;
+      case B.CopyInResponse:
+        this.toClient.push(bytes);
+        return;
+      case B.CommandComplete:
+      case B.PortalSuspended:
+      case B.FunctionCallResponse: {
+        const { tag, rows } = t === B.CommandComplete ? commandRows(bytes) : { tag: t === B.PortalSuspended ? 'suspended' : 'function', rows: undefined };
+        if (p.copyBlocked) {
+          // The refusal went out already; the completion is dropped.
+          this.recordResult(p, { status: DENIED_SQLSTATE, rows: 0, error: 'COPY TO STDOUT refused: masking applies' }, { action: 'deny', rule: 'masking' });
+          this.completeStatement(p);
+          return;
+        }
+        const rec = this.recordResult(p, { status: tag, rows }, null);
+        this.completeStatement(p);
+        return this.afterRecord(rec, bytes);
+      }
+      case B.ErrorResponse: {
+        const e = parseErrorFields(bytes);
+        const rec = this.recordResult(p, { status: e.code, error: `${e.code}: ${e.message}` }, null);
+        this.completeStatement(p);
+        if (p.k === 'execute') {
+          this.queue.shift();
+          this.skipToSync();
+        }
+        return this.afterRecord(rec, bytes);
+      }
+      case B.EmptyQueryResponse:
+        if (p.k === 'execute') this.queue.shift();
+        this.toClient.push(bytes);
+        return;
+      case B.ReadyForQuery:
+        // FunctionCall ends with ReadyForQuery.
+        this.queue.shift();
+        this.toClient.push(bytes);
+        return;
+      default:
+        this.toClient.push(bytes);
+        return;
+    }
+  }
+
+  /** Statement done: advance a simple query to its next statement, or retire an Execute. */
+  private completeStatement(p: Extract<Pending, { k: 'query' | 'execute' | 'func' }>): void {
+    if (p.k === 'query') {
+      p.idx++;
+      p.startedAt = Date.now();
+      p.shape = null;
+      p.bytes = 0;
+      p.sample = null;
+      p.copyBlocked = false;
+    } else if (p.k === 'execute') this.queue.shift();
+  }
+
+  private recordResult(
+    p: Extract<Pending, { k: 'query' | 'execute' | 'func' }>,
+    r: { status: string; rows?: number; error?: string },
+    override: Decision | null,
+  ): Promise<Result<number>> {
+    let unit: Unit | undefined;
+    let decision: Decision;
+    let params: (string | null)[] | undefined;
+    if (p.k === 'query') {
+      const units = p.judged.units;
+      const i = p.idx < units.length ? p.idx : units.length - 1;
+      unit = units[i];
+      decision = p.judged.decisions[i];
+    } else if (p.k === 'execute') {
+      unit = p.portal.stmt.units[0];
+      decision = p.portal.stmt.decision;
+      if (p.portal.bind) params = bindParams(p.portal.bind);
+    } else {
+      unit = p.unit;
+      decision = p.decision;
+    }
+    if (!unit) return Promise.resolve({ ok: true, value: 0 });
+    const shape = p.k === 'execute' ? p.portal.shape : p.shape;
+    return this.session.record({
+      unit,
+      decision: override ?? decision,
+      startedAt: p.startedAt,
+      result: { status: r.status, rows: r.rows, bytes: p.bytes, durationMs: Date.now() - p.startedAt, ...(r.error ? { error: r.error } : {}) },
+      ...(params ? { params } : {}),
+      ...(p.sample && shape ? { sample: { columns: shape.names, rows: p.sample } } : {}),
+    });
+  }
+
+  /**
+   * Send `bytes` once the audit event is durable; if it cannot be written, fail closed.
+   * With batched durability the reply goes out at once and a failed write ends the session.
+   */
+  private afterRecord(rec: Promise<Result<number>>, bytes: Buffer): Promise<void> | void {
+    if (!this.strict) {
+      this.toClient.push(bytes);
+      rec.then(
+        (r) => {
+          if (!r.ok) this.fatal('audit log unavailable; session closed');
+        },
+        (e: Error) => this.fatal('audit log unavailable; session closed', e),
+      );
+      return;
+    }
+    return rec.then((r) => {
+      this.toClient.push(r.ok ? bytes : errorResponse(AUDIT_FAILED));
+    });
+  }
+
+  // ---- failures -----------------------------------------------------------------------
+
+  /** A frame we refuse: audited, answered with a FATAL error, connection closed. */
+  private protocolError(sqlstate: string, message: string): void {
+    void this.session.protocolError(message, { sqlstate });
+    this.toClient.push(errorResponse({ severity: 'FATAL', code: sqlstate, message: `gatehouse: ${message}` }));
+    this.flushClient();
+    this.close(`protocol error: ${message}`, true);
+  }
+
+  private fatal(message: string, e?: Error): void {
+    this.o.log.error({ err: e?.message }, message);
+    if (!this.closed) {
+      this.toClient.push(errorResponse({ severity: 'FATAL', code: '08006', message: `gatehouse: ${message}` }));
+      this.flushClient();
+    }
+    this.close(message, true);
+  }
+}
+
+function describePortal(name: string): Buffer {
+  const body = Buffer.from(`P${name}\0`, 'utf8');
+  const out = Buffer.allocUnsafe(5 + body.length);
+  out[0] = F.Describe;
+  out.writeInt32BE(4 + body.length, 1);
+  body.copy(out, 5);
+  return out;
+}
