@@ -1,0 +1,93 @@
+/**
+ * On-disk layout of the audit log under data_dir, shared by the writer worker and the
+ * offline readers. One SQLite file in WAL mode: the writer appends, readers never block it.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+
+export const DB_FILE = 'audit.db';
+export const KEY_FILE = 'audit-key';
+export const PUB_FILE = 'audit-key.pub';
+export const SCHEMA_VERSION = '1';
+
+export const dbPath = (dataDir: string) => join(dataDir, DB_FILE);
+export const keyPath = (dataDir: string) => join(dataDir, KEY_FILE);
+export const pubPath = (dataDir: string) => join(dataDir, PUB_FILE);
+
+/**
+ * `events.body` is the canonical JSON that was hashed (it holds seq and prev); the other
+ * columns are copies for filtering, checked against the body by verifyLog. `time` is the
+ * event's time as Unix milliseconds (null if unparsable): comparable whatever the offset.
+ * `leaf` is the RFC 6962 leaf hash, kept so proofs need no re-hashing of bodies.
+ */
+export const SCHEMA = `
+CREATE TABLE IF NOT EXISTS events (
+  seq       INTEGER PRIMARY KEY,
+  time      INTEGER,
+  kind      TEXT NOT NULL,
+  connector TEXT NOT NULL,
+  session   TEXT NOT NULL,
+  subject   TEXT,
+  body      TEXT NOT NULL,
+  prev      BLOB NOT NULL,
+  hash      BLOB NOT NULL,
+  leaf      BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_time ON events(time);
+CREATE INDEX IF NOT EXISTS events_session ON events(session);
+CREATE INDEX IF NOT EXISTS events_subject ON events(subject);
+CREATE TABLE IF NOT EXISTS checkpoints (
+  id    INTEGER PRIMARY KEY,
+  size  INTEGER NOT NULL,
+  root  BLOB NOT NULL,
+  time  TEXT NOT NULL,
+  note  TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS checkpoints_size ON checkpoints(size, id);
+CREATE TABLE IF NOT EXISTS meta (
+  key   TEXT PRIMARY KEY,
+  value BLOB NOT NULL
+);
+`;
+
+export type Db = Database.Database;
+
+/** Read-only connection for offline tools; null when there is no log in dataDir. */
+export function openReadOnly(dataDir: string): Db | null {
+  const p = dbPath(dataDir);
+  if (!existsSync(p)) return null;
+  const db = new Database(p, { readonly: true, fileMustExist: true });
+  db.pragma('busy_timeout = 5000');
+  return db;
+}
+
+export function readMeta(db: Db, key: string): Buffer | null {
+  const row = db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: Buffer | string } | undefined;
+  if (!row) return null;
+  return Buffer.isBuffer(row.value) ? row.value : Buffer.from(row.value, 'utf8');
+}
+
+/** Column value of `time`. */
+export function timeMs(time: string): number | null {
+  const t = Date.parse(time);
+  return Number.isNaN(t) ? null : t;
+}
+
+/** Column value of `subject`. */
+export function subjectOf(ev: { identity?: { subject?: unknown } | null }): string | null {
+  return ev.identity && typeof ev.identity.subject === 'string' ? ev.identity.subject : null;
+}
+
+export interface EventRow {
+  seq: number;
+  time: number | null;
+  kind: string;
+  connector: string;
+  session: string;
+  subject: string | null;
+  body: string;
+  prev: Buffer;
+  hash: Buffer;
+  leaf: Buffer;
+}

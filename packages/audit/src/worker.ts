@@ -1,0 +1,262 @@
+/**
+ * The writer: the only code that touches the audit store. It owns the DB connection, the
+ * sequence, the hash chain and the Merkle frontier, so none of them needs a lock; the main
+ * thread only posts batches. All disk I/O here is synchronous by design — this thread is
+ * the one place where blocking on disk costs no caller latency.
+ */
+import { mkdirSync } from 'node:fs';
+import { parentPort, workerData } from 'node:worker_threads';
+import Database from 'better-sqlite3';
+import type { AuditEventInput } from '@gatehouse/core';
+import { canonicalJson } from './canonical.js';
+import { hashEvent, ZERO_HASH } from './hashing.js';
+import { loadOrCreateSigningKey, type SigningKey } from './keys.js';
+import { Frontier } from './merkle.js';
+import { checkpointBody, signNote } from './note.js';
+import type { FromWorker, ToWorker, WriterConfig } from './protocol.js';
+import { dbPath, readMeta, SCHEMA, SCHEMA_VERSION, subjectOf, timeMs, type Db } from './store.js';
+
+/** One event's canonical form may not exceed this (connectors cap what they put in). */
+const MAX_EVENT_BYTES = 1024 * 1024;
+/** batched: commit early once this many events wait, so the open transaction stays bounded. */
+const MAX_UNCOMMITTED = 20_000;
+
+type Batch = Extract<ToWorker, { t: 'append' }>;
+
+class Writer {
+  private readonly db: Db;
+  private readonly key: SigningKey;
+  private readonly ins: Database.Statement;
+  private readonly putMeta: Database.Statement;
+  private readonly insCheckpoint: Database.Statement;
+  private readonly begin: Database.Statement;
+  private readonly commitStmt: Database.Statement;
+  private seq = 0;
+  private prev: Buffer = ZERO_HASH;
+  private prevHex = ZERO_HASH.toString('hex');
+  private frontier = new Frontier();
+  private queue: Batch[] = [];
+  private drainScheduled = false;
+  private inTx = false;
+  private uncommitted = 0;
+  private commitTimer: NodeJS.Timeout | null = null;
+  private checkpointTimer: NodeJS.Timeout | null = null;
+  private failed = false;
+
+  constructor(
+    private readonly cfg: WriterConfig,
+    private readonly post: (m: FromWorker) => void,
+  ) {
+    mkdirSync(cfg.dataDir, { recursive: true, mode: 0o700 });
+    this.db = new Database(dbPath(cfg.dataDir));
+    const mode = this.db.pragma('journal_mode = WAL', { simple: true });
+    if (mode !== 'wal') throw new Error(`cannot put the audit store in WAL mode (got ${String(mode)})`);
+    // FULL in both modes: a commit is fsynced. The modes differ in when append() resolves.
+    this.db.pragma('synchronous = FULL');
+    this.db.exec(SCHEMA);
+    this.checkIdentity();
+    this.ins = this.db.prepare(
+      'INSERT INTO events (seq, time, kind, connector, session, subject, body, prev, hash, leaf) VALUES (?,?,?,?,?,?,?,?,?,?)',
+    );
+    this.putMeta = this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value');
+    this.insCheckpoint = this.db.prepare('INSERT INTO checkpoints (size, root, time, note) VALUES (?,?,?,?)');
+    this.begin = this.db.prepare('BEGIN');
+    this.commitStmt = this.db.prepare('COMMIT');
+    this.loadState();
+    this.key = loadOrCreateSigningKey(cfg.dataDir, cfg.keyName);
+  }
+
+  start(): void {
+    const note = this.signCheckpoint();
+    this.post({ t: 'ready', size: this.seq, verifierKey: this.key.verifierKey, checkpoint: note });
+    // Also when idle: a fresh signed time line every interval, so silence is visible.
+    this.checkpointTimer = setInterval(() => this.guard(() => this.signCheckpoint()), this.cfg.checkpointIntervalSec * 1000);
+  }
+
+  /** Origin and key name are part of every signed checkpoint: they are fixed at creation. */
+  private checkIdentity(): void {
+    const want: Record<string, string> = { schema: SCHEMA_VERSION, origin: this.cfg.origin, key_name: this.cfg.keyName };
+    for (const [k, v] of Object.entries(want)) {
+      const have = readMeta(this.db, k)?.toString('utf8');
+      if (have === undefined) this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run(k, Buffer.from(v, 'utf8'));
+      else if (have !== v) throw new Error(`audit log ${k} is "${have}" but the configuration says "${v}"; it cannot change`);
+    }
+  }
+
+  /** Resume sequence, chain and tree from the last committed state. */
+  private loadState(): void {
+    const last = this.db.prepare('SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1').get() as { seq: number; hash: Buffer } | undefined;
+    if (!last) return;
+    this.seq = last.seq;
+    this.prev = last.hash;
+    this.prevHex = last.hash.toString('hex');
+    const saved = readMeta(this.db, 'frontier');
+    const f = saved ? Frontier.deserialize(saved) : null;
+    if (f && f.size === last.seq) {
+      this.frontier = f;
+      return;
+    }
+    // No or stale saved frontier: rebuild from the leaf column, O(n) once.
+    this.frontier = new Frontier();
+    for (const row of this.db.prepare('SELECT leaf FROM events ORDER BY seq').iterate() as Iterable<{ leaf: Buffer }>) this.frontier.append(row.leaf);
+    if (this.frontier.size !== last.seq) throw new Error(`audit log has gaps: ${this.frontier.size} events but last seq ${last.seq}`);
+  }
+
+  onMessage(m: ToWorker): void {
+    if (m.t === 'append') {
+      if (this.failed) return;
+      if (this.cfg.durability === 'strict') {
+        // Continuous group commit: everything that queued while the last commit ran goes in the next.
+        this.queue.push(m);
+        if (!this.drainScheduled) {
+          this.drainScheduled = true;
+          setImmediate(() => this.guard(() => this.drain()));
+        }
+      } else {
+        this.guard(() => this.acceptBatched(m));
+      }
+    } else if (m.t === 'size') {
+      this.guard(() => this.drain());
+      this.post({ t: 'size', id: m.id, size: this.seq });
+    } else if (m.t === 'close') {
+      this.close();
+    }
+  }
+
+  private drain(): void {
+    this.drainScheduled = false;
+    if (this.queue.length === 0 || this.failed) return;
+    const q = this.queue;
+    this.queue = [];
+    const acks: FromWorker[] = [];
+    this.begin.run();
+    for (const b of q) acks.push(this.insertBatch(b));
+    this.putMeta.run('frontier', this.frontier.serialize());
+    this.commitStmt.run();
+    for (const a of acks) this.post(a);
+  }
+
+  private acceptBatched(b: Batch): void {
+    if (!this.inTx) {
+      this.begin.run();
+      this.inTx = true;
+      this.commitTimer = setTimeout(() => this.guard(() => this.commit()), this.cfg.windowMs);
+    }
+    const ack = this.insertBatch(b);
+    this.post(ack);
+    this.uncommitted += b.events.length;
+    if (this.uncommitted >= MAX_UNCOMMITTED) this.commit();
+  }
+
+  private commit(): void {
+    if (this.commitTimer) clearTimeout(this.commitTimer);
+    this.commitTimer = null;
+    if (!this.inTx) return;
+    this.putMeta.run('frontier', this.frontier.serialize());
+    this.commitStmt.run();
+    this.inTx = false;
+    this.uncommitted = 0;
+  }
+
+  /** Assigns seqs, hashes, inserts. Throws only on store errors; bad events are refused one by one. */
+  private insertBatch(b: Batch): FromWorker {
+    const firstSeq = this.seq + 1;
+    let bad: Array<[number, string]> | undefined;
+    for (let i = 0; i < b.events.length; i++) {
+      const ev = b.events[i] as AuditEventInput & { seq?: number; prev?: string; hash?: string };
+      let body: string;
+      try {
+        if (typeof ev !== 'object' || ev === null) throw new Error('event is not an object');
+        if (typeof ev.time !== 'string' || typeof ev.kind !== 'string' || typeof ev.connector !== 'string' || typeof ev.session !== 'string') {
+          throw new Error('event needs string time, kind, connector and session');
+        }
+        delete ev.hash;
+        ev.seq = this.seq + 1;
+        ev.prev = this.prevHex;
+        body = canonicalJson(ev);
+        if (body.length > MAX_EVENT_BYTES / 4 && Buffer.byteLength(body) > MAX_EVENT_BYTES) throw new Error('event larger than 1 MiB');
+      } catch (e) {
+        (bad ??= []).push([i, (e as Error).message]);
+        continue;
+      }
+      const { hash, leaf } = hashEvent(this.prev, body);
+      this.ins.run(ev.seq, timeMs(ev.time), ev.kind, ev.connector, ev.session, subjectOf(ev), body, this.prev, hash, leaf);
+      this.frontier.append(leaf);
+      this.seq++;
+      this.prev = hash;
+      this.prevHex = hash.toString('hex');
+    }
+    return bad ? { t: 'ack', id: b.id, firstSeq, bad } : { t: 'ack', id: b.id, firstSeq };
+  }
+
+  private signCheckpoint(): string {
+    if (this.cfg.durability === 'strict') this.drain();
+    else this.commit();
+    const time = new Date().toISOString();
+    const root = this.frontier.root();
+    const note = signNote(checkpointBody(this.cfg.origin, this.seq, root, time), this.key.name, this.key.privateKey, this.key.publicKey);
+    this.insCheckpoint.run(this.seq, root, time, note);
+    this.post({ t: 'checkpoint', note });
+    return note;
+  }
+
+  private close(): void {
+    if (!this.failed) {
+      this.guard(() => {
+        this.signCheckpoint();
+        this.stopTimers();
+        this.db.close();
+      });
+    }
+    this.post({ t: 'closed' });
+    parentPort?.close();
+  }
+
+  private stopTimers(): void {
+    if (this.commitTimer) clearTimeout(this.commitTimer);
+    if (this.checkpointTimer) clearInterval(this.checkpointTimer);
+    this.commitTimer = this.checkpointTimer = null;
+  }
+
+  /** Any store error is final: roll back, stop, tell the main thread (which fails closed). */
+  private guard(fn: () => void): void {
+    if (this.failed) return;
+    try {
+      fn();
+    } catch (e) {
+      this.failed = true;
+      this.stopTimers();
+      try {
+        if (this.db.inTransaction) this.db.exec('ROLLBACK');
+      } catch {
+        // The store is already broken; the failure below is what matters.
+      }
+      try {
+        this.db.close();
+      } catch {
+        // idem
+      }
+      const x = e as Error & { code?: string };
+      this.post({ t: 'failed', message: x.code ? `${x.code}: ${x.message}` : x.message });
+    }
+  }
+}
+
+function main(): void {
+  const port = parentPort;
+  if (!port) throw new Error('audit writer must run in a worker thread');
+  const post = (m: FromWorker) => port.postMessage(m);
+  let writer: Writer;
+  try {
+    writer = new Writer(workerData as WriterConfig, post);
+    writer.start();
+  } catch (e) {
+    const x = e as Error & { code?: string };
+    post({ t: 'failed', message: x.code ? `${x.code}: ${x.message}` : x.message });
+    port.close();
+    return;
+  }
+  port.on('message', (m: ToWorker) => writer.onMessage(m));
+}
+
+main();
