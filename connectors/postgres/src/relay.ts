@@ -60,7 +60,7 @@ interface ResultAcc {
 type Pending =
   | ({ k: 'query'; judged: Judged; idx: number } & ResultAcc)
   | ({ k: 'execute'; portal: PortalState } & ResultAcc)
-  | { k: 'denyq' | 'deny'; rec: Promise<Result<number>>; message: string }
+  | { k: 'denyq' | 'deny'; rec: Promise<Result<void>>; message: string }
   | { k: 'parse'; name: string; prev: StmtState | undefined }
   | { k: 'bind' | 'close' | 'sync' }
   | { k: 'describe'; portal: PortalState | null; internal: boolean }
@@ -304,7 +304,7 @@ export class Relay {
   }
 
   /** Every statement of a refused message is audited as refused (none of them ran). */
-  private recordDenied(j: Judged, startedAt: number, text: string): Promise<Result<number>> {
+  private recordDenied(j: Judged, startedAt: number, text: string): Promise<Result<void>> {
     const d = j.deny as Decision;
     const recs = j.units.map((unit, i) =>
       this.session.record({
@@ -315,7 +315,7 @@ export class Relay {
       }),
     );
     if (recs.length === 1) return recs[0];
-    return Promise.all(recs).then((rs) => rs.find((r) => !r.ok) ?? rs[0] ?? { ok: true as const, value: 0 });
+    return Promise.all(recs).then((rs) => rs.find((r) => !r.ok) ?? rs[0] ?? { ok: true as const, value: undefined });
   }
 
   private onParse(msg: Buffer): Promise<void> | void {
@@ -654,7 +654,7 @@ export class Relay {
     p: Extract<Pending, { k: 'query' | 'execute' | 'func' }>,
     r: { status: string; rows?: number; error?: string },
     override: Decision | null,
-  ): Promise<Result<number>> {
+  ): Promise<Result<void>> {
     let unit: Unit | undefined;
     let decision: Decision;
     let params: (string | null)[] | undefined;
@@ -671,7 +671,7 @@ export class Relay {
       unit = p.unit;
       decision = p.decision;
     }
-    if (!unit) return Promise.resolve({ ok: true, value: 0 });
+    if (!unit) return Promise.resolve({ ok: true, value: undefined });
     const shape = p.k === 'execute' ? p.portal.shape : p.shape;
     return this.session.record({
       unit,
@@ -687,7 +687,7 @@ export class Relay {
    * Send `bytes` once the audit event is durable; if it cannot be written, fail closed.
    * With batched durability the reply goes out at once and a failed write ends the session.
    */
-  private afterRecord(rec: Promise<Result<number>>, bytes: Buffer): Promise<void> | void {
+  private afterRecord(rec: Promise<Result<void>>, bytes: Buffer): Promise<void> | void {
     if (!this.strict) {
       this.toClient.push(bytes);
       rec.then(

@@ -175,7 +175,7 @@ export class Session {
    * Resolves once the event is as durable as `audit.durability` promises; an error
    * result means the audit write failed and the connector must fail the unit.
    */
-  async record(r: UnitRecord): Promise<Result<number>> {
+  async record(r: UnitRecord): Promise<Result<void>> {
     this.units++;
     const { metrics, connector } = this.services;
     const durationMs = r.result.durationMs ?? Date.now() - r.startedAt;
@@ -210,7 +210,7 @@ export class Session {
   }
 
   /** A frame or request the connector could not parse: audited, then the connector refuses it. */
-  async protocolError(message: string, meta: Record<string, unknown> = {}): Promise<Result<number>> {
+  async protocolError(message: string, meta: Record<string, unknown> = {}): Promise<Result<void>> {
     this.log.warn({ peer: this.peer.address, ...meta }, `protocol error: ${message}`);
     return this.append({ kind: 'protocol.error', meta: { ...this.peerMeta(), ...meta, error: message } });
   }
@@ -231,7 +231,7 @@ export class Session {
     return { peer: `${p.address}:${p.port}`, tls: p.tls, ...(p.claimedUser ? { claimedUser: p.claimedUser } : {}), ...p.meta };
   }
 
-  private async append(e: Partial<AuditEventInput> & Pick<AuditEventInput, 'kind'>): Promise<Result<number>> {
+  private async append(e: Partial<AuditEventInput> & Pick<AuditEventInput, 'kind'>): Promise<Result<void>> {
     const event: AuditEventInput = {
       time: e.time ?? new Date().toISOString(),
       kind: e.kind,
@@ -244,14 +244,33 @@ export class Session {
       ...(e.result ? { result: e.result } : {}),
       ...(e.meta ? { meta: e.meta } : {}),
     };
+    const { audit } = this.services;
+    if (audit.failure) return AUDIT_UNAVAILABLE;
+    const appended = audit.append(event);
+    if (audit.durability === 'batched') {
+      // `batched` promises durability within window_ms, not before the reply: do not wait for
+      // the writer's acknowledgement. A write that fails later sets audit.failure, which
+      // refuses all further work (decide, authenticate), so nothing proceeds unaudited for long.
+      appended.catch(this.onLateAuditFailure);
+      return RECORDED;
+    }
     try {
-      return ok(await this.services.audit.append(event));
+      await appended;
+      return RECORDED;
     } catch (e) {
       this.log.error({ err: (e as Error).message }, 'audit append failed; refusing work');
-      return err('audit.unavailable', 'audit log unavailable; request refused');
+      return AUDIT_UNAVAILABLE;
     }
   }
+
+  private readonly onLateAuditFailure = (e: Error) => {
+    this.log.error({ err: e.message }, 'batched audit append failed; the gateway now refuses work');
+  };
 }
+
+/** Shared, frozen results: the per-unit path allocates none. */
+const RECORDED: Result<void> = Object.freeze({ ok: true, value: undefined }) as Result<void>;
+const AUDIT_UNAVAILABLE: Result<void> = Object.freeze(err('audit.unavailable', 'audit log unavailable; request refused'));
 
 function pickIdentity(i: Identity) {
   return { subject: i.subject, issuer: i.issuer, groups: i.groups };
