@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { connect as netConnect, isIP, type Socket } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
+import { checkServerIdentity, connect as tlsConnect } from 'node:tls';
 import { err, ok, splitHostPort, type Result } from '@gatehouse/core';
 import { FrameReader, readOneByte } from './frame-reader.js';
 import { ScramClient, type SaltedPasswordCache } from './scram.js';
@@ -44,14 +44,25 @@ export async function connectUpstream(t: UpstreamTarget, params: Record<string, 
   const socket = await openSocket(t, timeoutMs);
   if (!socket.ok) return socket;
   const s = socket.value.socket;
-  const timer = setTimeout(() => s.destroy(new Error('upstream startup timed out')), timeoutMs);
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    s.destroy();
+  }, timeoutMs);
+  let r: Result<Omit<UpstreamSession, 'socket' | 'tls'>, UpstreamError>;
   try {
-    const r = await login(s, t, params);
-    if (!r.ok) s.destroy();
-    return r.ok ? ok({ ...r.value, socket: s, tls: socket.value.tls }) : r;
+    r = await login(s, t, params);
+  } catch (e) {
+    // A malformed login message (the Reader throws on truncation): never leak the socket.
+    r = fail('08P01', `upstream protocol error: ${(e as Error).message}`);
   } finally {
     clearTimeout(timer);
   }
+  if (!r.ok) {
+    s.destroy();
+    return timedOut ? fail('08001', `upstream login timed out after ${timeoutMs} ms`) : r;
+  }
+  return ok({ ...r.value, socket: s, tls: socket.value.tls });
 }
 
 async function openSocket(t: UpstreamTarget, timeoutMs: number): Promise<Result<{ socket: Socket; tls: boolean }, UpstreamError>> {
@@ -87,7 +98,9 @@ async function openSocket(t: UpstreamTarget, timeoutMs: number): Promise<Result<
       servername: isIP(host) ? undefined : host,
       rejectUnauthorized: verify,
       ...(verify && t.ca ? { ca: t.ca } : {}),
-      // With verify-full against an IP address, Node checks the IP SANs itself.
+      // Check the configured host explicitly: with `socket` and no `servername` (an IP
+      // address), Node would check the certificate against "localhost" instead.
+      checkServerIdentity: (_name, cert) => checkServerIdentity(host, cert),
     });
     const hs = await new Promise<Error | null>((resolve) => {
       secure.once('secureConnect', () => resolve(null));
@@ -122,7 +135,16 @@ async function login(s: Socket, t: UpstreamTarget, params: Record<string, string
       case B.Authentication: {
         const r = new Reader(f.bytes, 5);
         const code = r.int32();
-        if (code === 0) break;
+        if (code === 0) {
+          // AuthenticationOk in the middle of SCRAM would skip the server's proof that it
+          // knows the password; libpq refuses it too.
+          if (scram && !scram.verified) {
+            reader.detach();
+            return fail('28000', 'upstream reported success before completing SCRAM authentication');
+          }
+          break;
+        }
+        if (scram && code !== 11 && code !== 12) return protocol(reader, `authentication request ${code} in the middle of SCRAM`);
         if (code === 3) {
           if (t.password === undefined) return noPassword(reader);
           s.write(passwordMessage(t.password));

@@ -54,6 +54,8 @@ interface Batch {
 }
 
 const OPEN_TIMEOUT_MS = 30_000;
+/** batched: how long appends gather on the main thread before one message to the writer. */
+const BATCHED_POST_MS = 1;
 const CLOSE_TIMEOUT_MS = 30_000;
 
 function newBatch(id: number): Batch {
@@ -131,7 +133,11 @@ class WorkerAuditLog implements AuditLog {
       b.rejects.push(reject);
       if (!this.flushScheduled) {
         this.flushScheduled = true;
-        setImmediate(this.flushBound);
+        // strict: post this turn's events now — a caller is waiting on the fsync.
+        // batched: nobody waits, so gather for up to a millisecond; one message and one
+        // writer wake-up then carry many events (the window_ms promise still holds).
+        if (this.durability === 'strict') setImmediate(this.flushBound);
+        else setTimeout(this.flushBound, BATCHED_POST_MS);
       }
     });
   }
