@@ -103,7 +103,8 @@ export async function handleClient(raw: Socket, d: ClientDeps): Promise<void> {
     if (!up.ok) {
       d.log.warn({ err: up.error.message, sqlstate: up.error.sqlstate }, 'upstream login failed');
       await refuse(up.error.sqlstate, up.error.message, false);
-      await session.end('upstream login failed');
+      // The upstream's message names the role and the reason, never the password.
+      await session.end(`upstream login failed: ${up.error.sqlstate} ${up.error.message}`);
       return;
     }
     if (timedOut || socket.destroyed) {

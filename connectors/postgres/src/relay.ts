@@ -159,36 +159,20 @@ export class Relay {
   }
 
   private flushClient(): void {
+    if (this.toClient.length === 0 || this.closed) return;
     const out = this.toClient;
-    if (out.length === 0 || this.closed) return;
     this.toClient = [];
-    const s = this.client;
-    let ok = true;
-    if (out.length === 1) ok = s.write(out[0]);
-    else {
-      s.cork();
-      for (const b of out) ok = s.write(b);
-      s.uncork();
-    }
-    if (!ok && !this.clientFull) {
+    if (!writeAll(this.client, out) && !this.clientFull) {
       this.clientFull = true;
       this.upstream.pause();
     }
   }
 
   private flushUpstream(): void {
+    if (this.toUpstream.length === 0 || this.closed) return;
     const out = this.toUpstream;
-    if (out.length === 0 || this.closed) return;
     this.toUpstream = [];
-    const s = this.upstream;
-    let ok = true;
-    if (out.length === 1) ok = s.write(out[0]);
-    else {
-      s.cork();
-      for (const b of out) ok = s.write(b);
-      s.uncork();
-    }
-    if (!ok && !this.upstreamFull) {
+    if (!writeAll(this.upstream, out) && !this.upstreamFull) {
       this.upstreamFull = true;
       this.client.pause();
     }
@@ -730,4 +714,14 @@ function describePortal(name: string): Buffer {
   out.writeInt32BE(4 + body.length, 1);
   body.copy(out, 5);
   return out;
+}
+
+/** One syscall for a pump's worth of messages; false when the socket's buffer is full. */
+function writeAll(s: Socket, out: Buffer[]): boolean {
+  if (out.length === 1) return s.write(out[0]);
+  s.cork();
+  let ok = true;
+  for (const b of out) ok = s.write(b);
+  s.uncork();
+  return ok;
 }
