@@ -57,7 +57,6 @@ async function start(argv: string[]): Promise<number> {
   const cfg = config(values.config, true);
   const gw = await startGateway(cfg);
   gw.logger.info({ admin: gw.admin, dataDir: cfg.data_dir }, 'admin API listening');
-  for (const [name, addr] of gw.addresses) gw.logger.info({ connector: name, listen: addr }, 'connector listening');
   gw.logger.info({ verifierKey: gw.verifierKey }, 'audit checkpoints are signed with this key');
   out(`gatehouse: admin on http://${gw.admin}`);
   for (const [name, addr] of gw.addresses) out(`gatehouse: connector ${name} on ${addr}`);

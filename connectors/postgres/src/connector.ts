@@ -36,7 +36,7 @@ class PostgresConnector implements Connector {
     const cfg = this.ctx.config;
     const log = this.ctx.logger;
     const tls = await loadTls(cfg.tls, this.ctx.dataDir, cfg.name);
-    if (tls.development) log.warn({ connector: cfg.name }, 'postgres connector uses a self-signed development TLS certificate; configure tls.cert and tls.key');
+    if (tls.development) log.warn('postgres connector uses a self-signed development TLS certificate; configure tls.cert and tls.key');
     const secureContext = createSecureContext({ cert: tls.cert, key: tls.key });
     const upstream: UpstreamTarget = {
       address: cfg.upstream.address,
