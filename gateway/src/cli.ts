@@ -55,6 +55,9 @@ export async function main(argv: string[]): Promise<number> {
 async function start(argv: string[]): Promise<number> {
   const { values } = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' } } });
   const cfg = config(values.config, true);
+  // A file-size limit (RLIMIT_FSIZE) must reach the audit writer as a write error, so that
+  // it fails closed with a message, instead of the signal killing the gateway mid-stream.
+  process.on('SIGXFSZ', () => {});
   const gw = await startGateway(cfg);
   gw.logger.info({ admin: gw.admin, dataDir: cfg.data_dir }, 'admin API listening');
   gw.logger.info({ verifierKey: gw.verifierKey }, 'audit checkpoints are signed with this key');

@@ -70,7 +70,7 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
     windowMs: config.audit.window_ms,
     checkpointIntervalSec: config.audit.checkpoint_interval,
     origin: config.audit.origin,
-    logger: logger.child({ component: 'audit' }),
+    logger,
   });
   const authenticator = createAuthenticator(config.identity, { logger: logger.child({ component: 'identity' }) });
   const metrics = createMetrics();
