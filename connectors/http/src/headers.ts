@@ -4,17 +4,12 @@
  * request headers with credentials left out.
  */
 
+/** Hop-by-hop headers (RFC 9110 §7.6.1): they describe one connection, never relayed either way. */
+const HOP_BY_HOP = ['connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization'];
+
 /** Request headers never forwarded: hop-by-hop, the caller's credentials, and the ones the gateway sets itself. */
 const DROP_REQUEST = new Set([
-  'connection',
-  'keep-alive',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  'proxy-connection',
-  'proxy-authorization',
-  'proxy-authenticate',
+  ...HOP_BY_HOP,
   'authorization',
   'host', // undici sets the upstream's own Host; the caller's goes to X-Forwarded-Host
   'expect', // node:http answers 100-continue itself; undici refuses the header
@@ -26,17 +21,7 @@ const DROP_REQUEST = new Set([
 ]);
 
 /** Response headers never relayed to the caller. */
-const DROP_RESPONSE = new Set([
-  'connection',
-  'keep-alive',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  'proxy-connection',
-  'proxy-authenticate',
-  'proxy-authorization',
-]);
+const DROP_RESPONSE = new Set(HOP_BY_HOP);
 
 /** Header names whose values are credentials: never written to the audit trail. */
 const SECRET_HEADERS = new Set([
