@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests (or benchmarks) need when they are missing, and
-# starts the local PostgreSQL and MariaDB when they are not answering. Idempotent.
+# starts the local PostgreSQL when it is not answering. Idempotent.
 set -euo pipefail
 profile="${1:-test}"
 
@@ -8,7 +8,6 @@ need=()
 have() { command -v "$1" >/dev/null 2>&1; }
 have psql     || need+=(postgresql-client)
 have pgbench  || need+=(postgresql-contrib)
-have mariadb  || need+=(mariadb-client)
 have curl     || need+=(curl)
 have openssl  || need+=(openssl)
 have nginx    || need+=(nginx-light)
@@ -26,11 +25,6 @@ fi
 if ! pg_isready -q -h 127.0.0.1 -p 5432; then
   echo "system-deps: starting PostgreSQL"
   pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start
-fi
-if ! mariadb -h127.0.0.1 -uroot -e 'select 1' >/dev/null 2>&1; then
-  echo "system-deps: starting MariaDB"
-  start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
-  for _ in $(seq 1 30); do mariadb -h127.0.0.1 -uroot -e 'select 1' >/dev/null 2>&1 && break; sleep 1; done
 fi
 for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && exit 0; sleep 1; done
 echo "system-deps: PostgreSQL is not answering on 127.0.0.1:5432" >&2
