@@ -6,6 +6,7 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import { createServer as createHttpsServer } from 'node:https';
 import { readFile } from 'node:fs/promises';
 import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { Pool } from 'undici';
 import { splitHostPort, type Connector, type ConnectorContext, type ConnectorFactory, type HttpConnectorConfig } from '@gatehouse/core';
@@ -103,10 +104,16 @@ class HttpConnector implements Connector {
         : createHttpServer(options);
     const isTls = proto === 'https';
     this.isTls = isTls;
+    const clientAuth = isTls && (tls?.client_auth ?? false);
+    if (clientAuth) {
+      // The certificate is read once per connection: renegotiation must not swap it underneath.
+      server.on('secureConnection', (s: TLSSocket) => s.disableRenegotiation());
+      server.on('tlsClientError', (e: NodeJS.ErrnoException, s: TLSSocket) => this.certificateRefused(e, s));
+    }
     const callerOf = (socket: Socket): CallerConnection => {
       let c = this.callers.get(socket);
       if (!c) {
-        c = newCallerConnection(socket, isTls);
+        c = newCallerConnection(socket, isTls, clientAuth);
         this.callers.set(socket, c);
         const conn = c;
         socket.once('close', () => {
@@ -159,6 +166,22 @@ class HttpConnector implements Connector {
     const session = this.ctx.openSession({ address: s.remoteAddress ?? 'unknown', port: s.remotePort ?? 0, tls: this.isTls });
     this.track(session.protocolError('malformed HTTP request', { code: e.code ?? 'unknown' }).then(() => undefined));
     socket.end(rawProblem({ code: 'bad-request', status, title, detail: timedOut ? 'request headers not received in time' : `malformed HTTP request (${e.code ?? 'parse error'})` }));
+  }
+
+  /**
+   * A TLS connection refused by `tls.client_auth` (no certificate, or one the CA did not
+   * sign): node closes it without a response; the refusal gets a log line and an audit event.
+   * Other handshake failures (scanners, protocol mismatch) stay out of the audit.
+   */
+  private certificateRefused(e: NodeJS.ErrnoException, s: TLSSocket): void {
+    // A certificate that fails verification: node sets authorizationError (an OpenSSL code such
+    // as UNABLE_TO_VERIFY_LEAF_SIGNATURE) and closes the socket, reported here as a hang-up.
+    const verifyCode = (s as unknown as { authorizationError?: string }).authorizationError;
+    const code = verifyCode ?? e.code;
+    if (verifyCode === undefined && code !== 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE') return;
+    this.ctx.logger.warn({ peer: s.remoteAddress, code }, 'client certificate refused');
+    const session = this.ctx.openSession({ address: s.remoteAddress ?? 'unknown', port: s.remotePort ?? 0, tls: true });
+    this.track(session.protocolError('client certificate refused by the TLS layer', { code }).then(() => undefined));
   }
 
   private internalError(res: ServerResponse, e: unknown): void {

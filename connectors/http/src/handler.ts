@@ -6,7 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import type { ConnectorContext, Decision, HttpConnectorConfig, Session, Unit } from '@gatehouse/core';
 import { auditHeaders, upstreamRequestHeaders } from './headers.js';
-import { bearerToken, sessionFor, type CallerConnection } from './caller.js';
+import { authenticateCaller, credentialRequired, type CallerConnection } from './caller.js';
 import { parseTarget } from './path.js';
 import { buildUnit, type UnitPlan } from './unit.js';
 import { collectBody, parseJsonOrNull } from './body.js';
@@ -28,17 +28,12 @@ export interface HandlerDeps {
 
 export async function handleRequest(d: HandlerDeps, conn: CallerConnection, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const startedAt = Date.now();
-  const token = bearerToken(req.headers.authorization);
-  if (token === null) {
-    const s = d.ctx.openSession(conn.peer);
-    await s.protocolError('missing or malformed bearer token', { method: req.method, path: pathOnly(req.url) });
-    sendProblem(res, unauthorized('an Authorization: Bearer token is required'), { 'www-authenticate': WWW_AUTH_INVALID }, true);
+  const authed = await authenticateCaller(d, conn, req, false);
+  if (authed === null) {
+    sendProblem(res, unauthorized(credentialRequired(conn)), { 'www-authenticate': WWW_AUTH_INVALID }, true);
     return;
   }
-  const authed = await sessionFor(conn, token, d.ctx, d.track);
   if (!authed.ok) {
-    // A token refused before verification (clear text off loopback) has no auth.failure event yet.
-    if (authed.error.code === 'auth.cleartext') await d.ctx.openSession(conn.peer).protocolError(authed.error.message, { method: req.method });
     const p = authed.error.code === 'audit.unavailable' ? auditProblem() : unauthorized(authed.error.message);
     sendProblem(res, p, p.status === 401 ? { 'www-authenticate': WWW_AUTH_INVALID } : undefined, true);
     return;
@@ -137,10 +132,4 @@ function bodySample(body: Buffer, json: unknown, session: Session, cap: number):
     if (m.active) text = m.maskText(text);
   }
   return text.length > cap ? text.slice(0, cap) : text;
-}
-
-function pathOnly(url: string | undefined): string {
-  if (!url) return '';
-  const q = url.indexOf('?');
-  return q === -1 ? url : url.slice(0, q);
 }

@@ -7,7 +7,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { auditHeaders, upstreamRequestHeaders } from './headers.js';
-import { bearerToken, closeCaller, sessionFor, type CallerConnection } from './caller.js';
+import { authenticateCaller, closeCaller, credentialRequired, type CallerConnection } from './caller.js';
 import { parseTarget } from './path.js';
 import { buildUnit } from './unit.js';
 import { withCredentialQuery } from './credential.js';
@@ -25,15 +25,9 @@ export async function handleUpgrade(d: HandlerDeps, conn: CallerConnection, req:
     refuse({ code: 'bad-request', status: 400, title: 'Bad Request', detail: 'only websocket upgrades are supported' });
     return;
   }
-  const token = bearerToken(req.headers.authorization);
-  if (token === null) {
-    await d.ctx.openSession(conn.peer).protocolError('missing or malformed bearer token', { method: 'GET', upgrade: 'websocket' });
-    refuse(unauthorized('an Authorization: Bearer token is required'), `www-authenticate: ${WWW_AUTH_INVALID}\r\n`);
-    return;
-  }
-  const authed = await sessionFor(conn, token, d.ctx, d.track);
-  if (!authed.ok) {
-    refuse(unauthorized(authed.error.message), `www-authenticate: ${WWW_AUTH_INVALID}\r\n`);
+  const authed = await authenticateCaller(d, conn, req, true);
+  if (authed === null || !authed.ok) {
+    refuse(unauthorized(authed === null ? credentialRequired(conn) : authed.error.message), `www-authenticate: ${WWW_AUTH_INVALID}\r\n`);
     return;
   }
   const session = authed.value;

@@ -2,7 +2,7 @@
  * The seams between the core Session and the packages that implement its parts.
  * The gateway wires implementations in; connectors only ever see a Session.
  */
-import type { AuditEventInput, Decision, GatehouseError, Identity, Result, Unit } from './types.js';
+import type { AuditEventInput, ClientCertificate, Decision, GatehouseError, Identity, Result, Unit } from './types.js';
 
 /** packages/audit behind a narrow door. */
 export interface AuditSink {
@@ -20,6 +20,11 @@ export interface AuditSink {
 /** packages/identity: a token in, an Identity (or a reason) out. */
 export interface Authenticator {
   authenticate(token: string): Promise<Result<Identity>>;
+  /**
+   * Map a client certificate the TLS layer already verified to an identity (issuer `mtls`).
+   * Optional: an authenticator without it accepts no certificate.
+   */
+  authenticateCertificate?(cert: ClientCertificate): Promise<Result<Identity>>;
 }
 
 /** packages/policy compiled for one connector. Synchronous: it is on the hot path. */

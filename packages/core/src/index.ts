@@ -5,3 +5,4 @@ export * from './connector.js';
 export * from './selectors.js';
 export * from './config/index.js';
 export * from './address.js';
+export * from './client-certificate.js';

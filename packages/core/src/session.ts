@@ -16,7 +16,7 @@ import type {
   SessionRecording,
   TimelineEntry,
 } from './engines.js';
-import { err, ok, type AuditEventInput, type Decision, type Identity, type Result, type Unit, type UnitResult } from './types.js';
+import { err, ok, type AuditEventInput, type ClientCertificate, type Decision, type Identity, type Result, type Unit, type UnitResult } from './types.js';
 import { matchesSelector } from './selectors.js';
 
 /** Everything a Session needs, wired by the gateway once per connector. */
@@ -108,9 +108,29 @@ export class Session {
    * outcome. On success the Session is bound to the identity for its lifetime.
    */
   async authenticate(token: string): Promise<Result<Identity>> {
-    const { audit, authenticator, connector, allow, masking, metrics, recorder } = this.services;
+    const { audit, authenticator } = this.services;
     if (audit.failure) return err('audit.unavailable', 'audit log unavailable; gateway refuses new sessions');
-    const verified = await authenticator.authenticate(token);
+    return this.bind(await authenticator.authenticate(token), null);
+  }
+
+  /**
+   * Like `authenticate`, for a client certificate the TLS layer already verified against the
+   * connector's CA: mapped to an identity by the authenticator, then the same allow-list
+   * check and audit events. The certificate's names and fingerprint go into the events' meta.
+   */
+  async authenticateCertificate(cert: ClientCertificate): Promise<Result<Identity>> {
+    const { audit, authenticator } = this.services;
+    if (audit.failure) return err('audit.unavailable', 'audit log unavailable; gateway refuses new sessions');
+    const certificate = { ...(cert.subjectCN !== undefined ? { cn: cert.subjectCN } : {}), uris: cert.sanURIs, fingerprint256: cert.fingerprint256 };
+    const verified = authenticator.authenticateCertificate
+      ? await authenticator.authenticateCertificate(cert)
+      : err('auth.certificate', 'client certificates are not accepted by this gateway');
+    return this.bind(verified, { certificate });
+  }
+
+  /** The one path after verification: allow list, audit event, masking, recording. */
+  private async bind(verified: Result<Identity>, credentialMeta: Record<string, unknown> | null): Promise<Result<Identity>> {
+    const { connector, allow, masking, metrics, recorder } = this.services;
     let failure = verified.ok ? null : verified.error;
     if (verified.ok && !allow.some((sel) => matchesSelector(sel, verified.value))) {
       failure = { code: 'auth.forbidden', message: `identity ${verified.value.subject} may not use connector ${connector.name}` };
@@ -121,7 +141,7 @@ export class Session {
       const written = await this.append({
         kind: 'auth.failure',
         identity: verified.ok ? pickIdentity(verified.value) : null,
-        meta: { ...this.peerMeta(), code: failure.code, reason: failure.message },
+        meta: { ...this.peerMeta(), ...credentialMeta, code: failure.code, reason: failure.message },
       });
       if (!written.ok) return written;
       return { ok: false, error: failure };
@@ -129,7 +149,7 @@ export class Session {
     const identity = (verified as { ok: true; value: Identity }).value;
     this.identity = identity;
     this.masker = masking.forIdentity(identity);
-    const written = await this.append({ kind: 'session.start', meta: this.peerMeta() });
+    const written = await this.append({ kind: 'session.start', meta: credentialMeta ? { ...this.peerMeta(), ...credentialMeta } : this.peerMeta() });
     if (!written.ok) {
       this.identity = null;
       return written;

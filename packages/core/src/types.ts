@@ -14,6 +14,21 @@ export interface Identity {
   claims: Record<string, unknown>;
 }
 
+/**
+ * A client certificate the TLS layer has already verified against the connector's CA
+ * (`tls.client_auth`). Only the fields identity mapping needs; never the whole chain.
+ */
+export interface ClientCertificate {
+  /** Subject common name; absent when the subject has none, or more than one. */
+  subjectCN?: string;
+  /** `URI:` subject alternative names (SPIFFE IDs and the like), in certificate order. */
+  sanURIs: string[];
+  /** SHA-256 fingerprint of the DER certificate, upper-case hex with colons (Node's form). */
+  fingerprint256: string;
+  /** End of validity (`notAfter`), seconds since the epoch: a longer-lived session is re-checked then. */
+  notAfter?: number;
+}
+
 /** An error as a value at a boundary (no exceptions across package seams). */
 export type Result<T, E = GatehouseError> = { ok: true; value: T } | { ok: false; error: E };
 

@@ -5,7 +5,8 @@
  */
 import { createHash } from 'node:crypto';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
-import { ok, silentLogger, type Authenticator, type GatehouseConfig, type Identity, type Logger, type Result } from '@gatehouse/core';
+import { ok, silentLogger, type Authenticator, type ClientCertificate, type GatehouseConfig, type Identity, type Logger, type Result } from '@gatehouse/core';
+import { CertificateIdentities } from './certificates.js';
 import { fail } from './errors.js';
 import { OidcIssuer } from './oidc-issuer.js';
 import { StaticTokens } from './static-tokens.js';
@@ -15,6 +16,7 @@ import { shapeOf } from './token-shape.js';
 export type IdentityConfig = GatehouseConfig['identity'];
 
 export interface TokenAuthenticator extends Authenticator {
+  authenticateCertificate(cert: ClientCertificate): Promise<Result<Identity>>;
   /** Abort pending key fetches and drop cached identities. Later calls fail. */
   close(): void;
 }
@@ -41,6 +43,7 @@ export function createAuthenticator(config: IdentityConfig, opts: AuthenticatorO
   const closer = new AbortController();
   const cache = new TokenCache(opts.cacheEntries ?? 10_000, now);
   const statics = new StaticTokens(config.static_tokens ?? [], logger);
+  const certificates = new CertificateIdentities(config.certificates ?? []);
   const inflight = new Map<string, Promise<Result<Identity>>>();
   const issuers = new Map<string, OidcIssuer>();
   for (const cfg of config.oidc ?? []) {
@@ -113,6 +116,12 @@ export function createAuthenticator(config: IdentityConfig, opts: AuthenticatorO
     async authenticate(token: string) {
       const r = await authenticate(token);
       if (!r.ok) logger.debug({ code: r.error.code }, 'token rejected');
+      return r;
+    },
+    async authenticateCertificate(cert: ClientCertificate) {
+      if (closer.signal.aborted) return fail('auth.invalid', 'authenticator is closed');
+      const r = certificates.verify(cert, now() / 1000);
+      if (!r.ok) logger.debug({ code: r.error.code, fingerprint256: cert.fingerprint256 }, 'client certificate rejected');
       return r;
     },
     close() {

@@ -16,7 +16,9 @@ export type AuthErrorCode =
   | 'auth.algorithm'
   | 'auth.unknown_key'
   | 'auth.jwks_unavailable'
-  | 'auth.invalid';
+  | 'auth.invalid'
+  /** A verified client certificate that maps to no identity, or to several. */
+  | 'auth.certificate';
 
 export const fail = (code: AuthErrorCode, message: string): Result<never> => err(code, message);
 

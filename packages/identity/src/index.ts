@@ -1,6 +1,7 @@
-/** @gatehouse/identity — caller authentication: OIDC / JWKS (jose), Kubernetes service accounts, static dev tokens. */
+/** @gatehouse/identity — caller authentication: OIDC / JWKS (jose), Kubernetes service accounts, static dev tokens, mTLS certificates. */
 export { createAuthenticator, type AuthenticatorOptions, type IdentityConfig, type TokenAuthenticator } from './authenticator.js';
 export { roleOf, type Role } from './roles.js';
 export type { AuthErrorCode } from './errors.js';
 export { readClaimPath, groupsFrom } from './claim-path.js';
 export { ASYMMETRIC_ALGORITHMS } from './oidc-issuer.js';
+export { CertificateIdentities, MTLS_ISSUER } from './certificates.js';

@@ -190,8 +190,15 @@ export function parseConfig(
   return ok(config);
 }
 
-/** Checks a schema cannot express: unique names and listen addresses. */
+/** Checks a schema cannot express: unique names, listen addresses and certificate mappings. */
 function checkSemantics(c: GatehouseConfig): { segments: (string | number)[]; message: string } | null {
+  // One certificate field value maps to one identity; a second entry would be ambiguous.
+  const certKeys = new Set<string>();
+  for (const [i, m] of (c.identity.certificates ?? []).entries()) {
+    const key = m.cn !== undefined ? `cn:${m.cn}` : `uri:${m.uri}`;
+    if (certKeys.has(key)) return { segments: ['identity', 'certificates', i], message: `duplicate certificate mapping ${key.replace(':', ' ')}` };
+    certKeys.add(key);
+  }
   const names = new Map<string, number>();
   const listens = new Map<string, string>([[c.admin.listen, 'admin']]);
   for (const [i, conn] of c.connectors.entries()) {
@@ -200,6 +207,10 @@ function checkSemantics(c: GatehouseConfig): { segments: (string | number)[]; me
     const other = conn.listen.endsWith(':0') ? undefined : listens.get(conn.listen);
     if (other) return { segments: ['connectors', i, 'listen'], message: `${conn.listen} is already used by ${other}` };
     listens.set(conn.listen, `connector "${conn.name}"`);
+    // Without its own CA, node would verify client certificates against the public roots.
+    if (conn.tls?.client_auth && !(conn.tls.ca && conn.tls.cert && conn.tls.key)) {
+      return { segments: ['connectors', i, 'tls'], message: 'client_auth needs cert, key and ca (the CA that signs client certificates)' };
+    }
     const ruleNames = new Set<string>();
     for (const [j, r] of conn.rules.entries()) {
       if (ruleNames.has(r.name)) return { segments: ['connectors', i, 'rules', j, 'name'], message: `duplicate rule name "${r.name}"` };

@@ -76,6 +76,18 @@ export const configSchema: Schema = {
             properties: { token: { type: 'string', minLength: 16 }, subject: str, groups: { ...strList, default: [] } },
           },
         },
+        certificates: {
+          type: 'array',
+          default: [],
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['subject'],
+            properties: { cn: str, uri: { type: 'string', pattern: '^[A-Za-z][A-Za-z0-9+.-]*:\\S+$' }, subject: str, groups: { ...strList, default: [] } },
+            // Exactly one certificate field: a mapping never guesses which one it meant.
+            oneOf: [{ required: ['cn'] }, { required: ['uri'] }],
+          },
+        },
         roles: {
           type: 'object',
           additionalProperties: false,

@@ -130,6 +130,20 @@ export interface StaticTokenConfig {
   groups: string[];
 }
 
+/**
+ * Maps a client certificate (verified against a connector's `tls.ca`) to an identity.
+ * Exactly one of `cn` / `uri` names which certificate field is compared, exactly.
+ */
+export interface CertificateMappingConfig {
+  /** The subject common name. */
+  cn?: string;
+  /** A `URI:` subject alternative name, e.g. a SPIFFE ID. */
+  uri?: string;
+  /** The identity's subject. */
+  subject: string;
+  groups: string[];
+}
+
 export interface GatehouseConfig {
   data_dir: string;
   admin: { listen: string; tls?: TlsConfig };
@@ -145,6 +159,8 @@ export interface GatehouseConfig {
   identity: {
     oidc: OidcIssuerConfig[];
     static_tokens: StaticTokenConfig[];
+    /** Client-certificate identities (mTLS); filled with `[]` by the loader. */
+    certificates?: CertificateMappingConfig[];
     roles: { admin?: GroupSelector; reviewer?: GroupSelector; auditor?: GroupSelector };
   };
   connectors: ConnectorConfig[];
