@@ -57,3 +57,26 @@ export function hashEvent(prev: Buffer, body: string): { hash: Buffer; leaf: Buf
   const leaf = sha256(b.subarray(HASH_BYTES));
   return { hash: h, leaf };
 }
+
+/** Scratch buffers above this size are not kept between events (a rare large event). */
+const KEEP_SCRATCH_BYTES = 64 * 1024;
+
+/**
+ * hashEvent for the writer's hot loop: same two hashes over the same bytes, but the body
+ * is encoded once into a reused scratch buffer (no byteLength pass, no allocation per event).
+ */
+export class EventHasher {
+  private scratch = Buffer.allocUnsafe(KEEP_SCRATCH_BYTES);
+
+  hash(prev: Buffer, body: string): { hash: Buffer; leaf: Buffer } {
+    // UTF-8 needs at most 3 bytes per UTF-16 code unit.
+    const need = 1 + HASH_BYTES + 3 * body.length;
+    const b = need <= this.scratch.length ? this.scratch : Buffer.allocUnsafe(need);
+    prev.copy(b, 1);
+    const end = 1 + HASH_BYTES + b.write(body, 1 + HASH_BYTES, 'utf8');
+    const h = sha256(b.subarray(1, end));
+    b[HASH_BYTES] = 0x00;
+    const leaf = sha256(b.subarray(HASH_BYTES, end));
+    return { hash: h, leaf };
+  }
+}

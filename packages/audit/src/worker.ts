@@ -9,7 +9,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import type { AuditEventInput } from '@gatehouse/core';
 import { canonicalJson } from './canonical.js';
-import { hashEvent, ZERO_HASH } from './hashing.js';
+import { EventHasher, ZERO_HASH } from './hashing.js';
 import { loadOrCreateSigningKey, type SigningKey } from './keys.js';
 import { Frontier } from './merkle.js';
 import { checkpointBody, signNote } from './note.js';
@@ -35,6 +35,7 @@ class Writer {
   private prev: Buffer = ZERO_HASH;
   private prevHex = ZERO_HASH.toString('hex');
   private frontier = new Frontier();
+  private readonly hasher = new EventHasher();
   private queue: Batch[] = [];
   private drainScheduled = false;
   private inTx = false;
@@ -179,7 +180,7 @@ class Writer {
         (bad ??= []).push([i, (e as Error).message]);
         continue;
       }
-      const { hash, leaf } = hashEvent(this.prev, body);
+      const { hash, leaf } = this.hasher.hash(this.prev, body);
       this.ins.run(ev.seq, timeMs(ev.time), ev.kind, ev.connector, ev.session, subjectOf(ev), body, this.prev, hash, leaf);
       this.frontier.append(leaf);
       this.seq++;
