@@ -4,8 +4,7 @@
  * identity whose groups map to a role in `identity.roles`).
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { formatAddress, splitHostPort, type Authenticator, type Connector, type GatehouseConfig, type Identity, type Logger } from '@gatehouse/core';
+import { listenOn, type Authenticator, type Connector, type GatehouseConfig, type Identity, type Logger } from '@gatehouse/core';
 import type { AuditLog, EventFilter } from '@gatehouse/audit';
 import { roleOf } from '@gatehouse/identity';
 import type { GatewayMetrics } from './metrics.js';
@@ -106,14 +105,9 @@ export async function startAdminServer(deps: AdminDeps): Promise<{ address: stri
     res.end(body);
   }
 
-  const { host, port } = splitHostPort(config.admin.listen);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => resolve());
-  });
-  const a = server.address() as AddressInfo;
+  const address = await listenOn(server, config.admin.listen);
   return {
-    address: formatAddress(a),
+    address,
     close: async () => {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

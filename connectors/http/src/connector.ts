@@ -9,7 +9,7 @@ import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { Pool } from 'undici';
-import { splitHostPort, type Connector, type ConnectorContext, type ConnectorFactory, type HttpConnectorConfig } from '@gatehouse/core';
+import { listenOn, type Connector, type ConnectorContext, type ConnectorFactory, type HttpConnectorConfig } from '@gatehouse/core';
 import { closeCaller, newCallerConnection, type CallerConnection } from './caller.js';
 import { resolveUpstreamAuth } from './credential.js';
 import { handleRequest, type HandlerDeps } from './handler.js';
@@ -138,16 +138,7 @@ class HttpConnector implements Connector {
     server.on('clientError', (e: NodeJS.ErrnoException, socket: Duplex) => this.clientError(e, socket));
     this.server = server;
 
-    const { host, port } = splitHostPort(cfg.listen);
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    const a = server.address();
-    const bound = typeof a === 'object' && a ? `${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}` : cfg.listen;
+    const bound = await listenOn(server, cfg.listen);
     this.ctx.logger.info({ listen: bound, upstream: url.origin }, 'http connector listening');
     return bound;
   }

@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { createSecureContext } from 'node:tls';
-import { formatAddress, splitHostPort, type Connector, type ConnectorContext, type ConnectorFactory, type PostgresConnectorConfig } from '@gatehouse/core';
+import { listenOn, type Connector, type ConnectorContext, type ConnectorFactory, type PostgresConnectorConfig } from '@gatehouse/core';
 import { CancelKeys } from './cancel-keys.js';
 import { handleClient } from './client-connection.js';
 import { loadTls } from './dev-cert.js';
@@ -68,18 +68,8 @@ class PostgresConnector implements Connector {
       });
     });
     this.server = server;
-    const { host, port } = splitHostPort(cfg.listen);
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    const bound = await listenOn(server, cfg.listen);
     server.on('error', (e) => log.error({ err: e.message }, 'postgres listener error'));
-    const addr = server.address();
-    if (!addr || typeof addr === 'string') throw new Error('listener has no address');
-    const bound = formatAddress(addr);
     log.info({ listen: bound, upstream: cfg.upstream.address }, 'postgres connector listening');
     return bound;
   }

@@ -16,3 +16,21 @@ export function isLoopback(address: string | undefined): boolean {
   const a = address.startsWith('::ffff:') ? address.slice(7) : address;
   return a === '::1' || a.startsWith('127.');
 }
+
+/**
+ * Bind a server (net, tls or http) to `host:port` from the config; resolves with the bound
+ * address (the real port when the config says `:0`), rejects with the bind error.
+ */
+export async function listenOn(server: import('node:net').Server, listen: string): Promise<string> {
+  const { host, port } = splitHostPort(listen);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const a = server.address();
+  if (!a || typeof a === 'string') throw new Error(`listener on ${listen} has no address`);
+  return formatAddress(a);
+}
