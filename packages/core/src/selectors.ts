@@ -8,6 +8,3 @@ export function matchesSelector(sel: GroupSelector, identity: Pick<Identity, 'su
   return false;
 }
 
-/** True when any selector in the list names the identity. */
-export const matchesAny = (sels: readonly GroupSelector[] | undefined, identity: Pick<Identity, 'subject' | 'groups'>): boolean =>
-  !!sels && sels.some((s) => matchesSelector(s, identity));

@@ -14,7 +14,6 @@ import type {
   Recorder,
   SessionMetrics,
   SessionRecording,
-  TimelineEntry,
 } from './engines.js';
 import { err, ok, type AuditEventInput, type ClientCertificate, type Decision, type Identity, type Result, type Unit, type UnitResult } from './types.js';
 import { matchesSelector } from './selectors.js';
@@ -86,21 +85,12 @@ export class Session {
     this.log = services.logger.child({ session: this.id });
   }
 
-  get connectorName(): string {
-    return this.services.connector.name;
-  }
-
   /**
    * The audit log's promise: `strict` — a connector must await `record()` before the unit's
    * final reply frame; `batched` — it may forward first (a failed write then fails the session).
    */
   get auditDurability(): 'strict' | 'batched' {
     return this.services.audit.durability;
-  }
-
-  /** Non-null when the audit log cannot write: refuse new work (fail closed). */
-  get auditFailure() {
-    return this.services.audit.failure;
   }
 
   /**
@@ -222,11 +212,6 @@ export class Session {
       decision,
       result: { ...r.result, durationMs },
     });
-  }
-
-  /** Add a raw entry to the session timeline (terminal output, WebSocket message counts…). */
-  timeline(entry: Omit<TimelineEntry, 't'>): void {
-    this.recording?.append({ t: Date.now() - this.startedAt, ...entry });
   }
 
   /** A frame or request the connector could not parse: audited, then the connector refuses it. */
