@@ -90,7 +90,6 @@ export async function startAdminServer(deps: AdminDeps): Promise<{ address: stri
 
   function health(res: ServerResponse) {
     const failure = audit.failure;
-    metrics.auditFailed.set(failure ? 1 : 0);
     send(res, failure ? 503 : 200, {
       status: failure ? 'failing' : 'ok',
       audit: failure ? { status: 'failing', error: failure.message } : { status: 'ok', durability: audit.durability },
@@ -99,7 +98,6 @@ export async function startAdminServer(deps: AdminDeps): Promise<{ address: stri
   }
 
   async function sendMetrics(res: ServerResponse) {
-    metrics.auditFailed.set(audit.failure ? 1 : 0);
     const body = await metrics.registry.metrics();
     res.writeHead(200, { 'content-type': metrics.registry.contentType });
     res.end(body);

@@ -4,10 +4,10 @@ import type { SessionMetrics } from '@gatehouse/core';
 
 export interface GatewayMetrics extends SessionMetrics {
   registry: Registry;
-  auditFailed: Gauge;
 }
 
-export function createMetrics(): GatewayMetrics {
+/** `auditFailed` is read at each scrape, so the gauge can never disagree with /healthz. */
+export function createMetrics(auditFailed: () => boolean): GatewayMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'gatehouse_process_' });
   const sessions = new Gauge({ name: 'gatehouse_sessions_open', help: 'Open authenticated sessions', labelNames: ['connector'], registers: [registry] });
@@ -21,10 +21,16 @@ export function createMetrics(): GatewayMetrics {
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
     registers: [registry],
   });
-  const auditFailed = new Gauge({ name: 'gatehouse_audit_failed', help: '1 when the audit log cannot write (work is refused)', registers: [registry] });
+  new Gauge({
+    name: 'gatehouse_audit_failed',
+    help: '1 when the audit log cannot write (work is refused)',
+    registers: [registry],
+    collect() {
+      this.set(auditFailed() ? 1 : 0);
+    },
+  });
   return {
     registry,
-    auditFailed,
     sessionOpened: (c) => {
       sessions.inc({ connector: c });
       sessionsTotal.inc({ connector: c });
