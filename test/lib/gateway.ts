@@ -60,8 +60,13 @@ export async function startTestGateway(opts: TestGatewayOptions): Promise<TestGa
   const dataDir = mkdtempSync(join(tmpdir(), 'gh-e2e-'));
   const text = `data_dir: ${JSON.stringify(dataDir)}\nadmin: { listen: 127.0.0.1:0 }\n${/^identity:/m.test(opts.yaml) ? '' : IDENTITY}\n${opts.yaml}`;
   const parsed = parseConfig(text, 'test.yaml', { env: { ...process.env, ...opts.env } });
-  if (!parsed.ok) throw new Error(parsed.error.message);
-  const gw = await startGateway(parsed.value, { logLevel: opts.logLevel ?? process.env.GATEHOUSE_TEST_LOG ?? 'silent' });
+  const gw = parsed.ok
+    ? await startGateway(parsed.value, { logLevel: opts.logLevel ?? process.env.GATEHOUSE_TEST_LOG ?? 'silent' }).catch((e: Error) => e)
+    : new Error(parsed.error.message);
+  if (gw instanceof Error) {
+    rmSync(dataDir, { recursive: true, force: true });
+    throw gw;
+  }
   return {
     gw,
     dataDir,
