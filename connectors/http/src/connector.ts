@@ -16,6 +16,7 @@ import { handleRequest, type HandlerDeps } from './handler.js';
 import { handleUpgrade } from './websocket.js';
 import { planUnits } from './unit.js';
 import { rawProblem } from './problem.js';
+import { dropSets } from './headers.js';
 
 /** Upstream connections kept per connector; enough for 64+ concurrent callers without queueing. */
 const POOL_CONNECTIONS = 128;
@@ -72,7 +73,7 @@ class HttpConnector implements Connector {
       ctx: this.ctx,
       settings: {
         maxBodyBytes: cfg.max_body_bytes,
-        maskTextBodies: cfg.mask_text_bodies ?? false,
+        unknownContent: cfg.unknown_content ?? 'detectors',
         auditBodyBytes: cfg.audit_body_bytes ?? 4096,
         upstream: url.origin,
       },
@@ -82,6 +83,8 @@ class HttpConnector implements Connector {
       basePath: url.pathname.replace(/\/+$/, ''),
       proto,
       track: this.track,
+      stripMethodOverride: cfg.method_override === 'strip',
+      drop: dropSets(cfg.method_override === 'strip'),
     };
     const options = {
       keepAliveTimeout: 5_000,

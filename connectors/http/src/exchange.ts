@@ -1,7 +1,8 @@
 /**
  * One forwarded request: the undici dispatch handler that relays the upstream response to
- * the caller with back-pressure, or buffers it (capped) when it must be masked, and that
- * records the audit event before the response's last byte leaves.
+ * the caller with back-pressure, or — for a masked caller — masks it: headers always, the
+ * body buffered (capped) and masked whole, or an event stream masked line by line as it
+ * flows. It records the audit event before the response's last byte leaves.
  *
  * It uses undici's callback handler (onConnect/onHeaders/onData/onComplete), the same one
  * undici's own `request()` uses: raw header Buffers, no per-response header object, and a
@@ -10,13 +11,18 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Decision, Session, Unit } from '@gatehouse/core';
 import { relayResponseHeaders, setHeader, type ResponseHead } from './headers.js';
-import { maskBody, maskKind, type MaskKind } from './mask-response.js';
+import { maskBody } from './mask-response.js';
+import { mediaType, type MediaType } from './media-type.js';
+import { maskResponseHeaders } from './detect-text.js';
+import { LineMasker } from './line-masker.js';
+import { maskSampleText } from './audit-view.js';
 import { sendProblem, type Problem } from './problem.js';
 
 /** Per-connector settings an exchange reads (built once at start). */
 export interface ExchangeSettings {
   maxBodyBytes: number;
-  maskTextBodies: boolean;
+  /** What a masked caller gets for a body the JSON rules cannot read: detector-masked, or 502. */
+  unknownContent: 'detectors' | 'refuse';
   auditBodyBytes: number;
   /** Upstream origin, recorded in every event. */
   upstream: string;
@@ -35,8 +41,15 @@ export class Exchange {
   private resumeUpstream: (() => void) | null = null;
   private status = 0;
   private head: ResponseHead | null = null;
-  private mask: MaskKind = null;
+  /** The response went through the caller's masking (headers at least). */
+  private masked = false;
+  private media: MediaType | null = null;
+  /** Buffered body of a masked response, up to `cap` bytes (0: any byte refuses it). */
   private chunks: Buffer[] | null = null;
+  private cap = 0;
+  private capProblem: Problem | null = null;
+  /** An event stream masked line by line. */
+  private lines: LineMasker | null = null;
   private bytes = 0;
   private expected = -1;
   /** The chunk completing a Content-Length body, held until the audit event is durable. */
@@ -93,29 +106,74 @@ export class Exchange {
     const head = relayResponseHeaders(rawHeaders);
     this.head = head;
     const bodyless = this.req.method === 'HEAD' || statusCode === 204 || statusCode === 304;
-    this.mask = !bodyless && this.session.masker.active ? maskKind(head.contentType, this.s.maskTextBodies) : null;
-    if (this.mask !== null) {
-      if (head.contentLength > this.s.maxBodyBytes) {
-        this.fail(tooLarge(this.s.maxBodyBytes));
-        return false;
-      }
-      this.chunks = [];
-      return true;
-    }
+    if (this.session.masker.active) return this.onMaskedHeaders(head, bodyless);
     this.expected = bodyless ? -1 : head.contentLength;
     this.res.writeHead(statusCode, statusText, head.headers);
     return true;
   }
 
+  /**
+   * A masked caller: header values through the detectors, the upstream's reason phrase
+   * replaced by the standard one, and the body planned: buffered and masked whole (JSON,
+   * NDJSON, and other types with `unknown_content: detectors`), streamed line by line (an
+   * uncompressed event stream), or refused as soon as a byte of it arrives.
+   */
+  private onMaskedHeaders(head: ResponseHead, bodyless: boolean): boolean {
+    this.masked = true;
+    maskResponseHeaders(head.headers, this.session.masker);
+    if (bodyless) {
+      this.res.writeHead(this.status, head.headers);
+      return true;
+    }
+    // Range is removed from a masked caller's requests: a part of a body cannot be masked.
+    if (this.status === 206) return this.refuseEarly(maskingProblem('a partial (206) response cannot be masked'));
+    if (head.contentTypes > 1) return this.refuseEarly(maskingProblem('several Content-Type headers: the body cannot be masked with certainty'));
+    const media = mediaType(head.contentType);
+    this.media = media;
+    const structured = media.kind === 'json' || media.kind === 'ndjson';
+    if (!structured && this.s.unknownContent === 'refuse') {
+      this.cap = 0;
+      this.capProblem = maskingProblem(`a ${media.kind === 'opaque' ? 'non-text' : media.kind} body cannot be masked by JSON rules and unknown_content is refuse`);
+    } else if (media.kind === 'sse' && head.contentEncoding === '' && media.space !== null) {
+      const headers = head.headers;
+      setHeader(headers, 'content-length', null);
+      dropValidators(headers);
+      this.lines = new LineMasker(this.session.masker, this.s.maxBodyBytes);
+      this.res.writeHead(this.status, headers);
+      return true;
+    } else {
+      this.cap = this.s.maxBodyBytes;
+      this.capProblem = tooLarge(this.s.maxBodyBytes);
+    }
+    if (head.contentLength > this.cap) return this.refuseEarly(this.capProblem);
+    this.chunks = [];
+    return true;
+  }
+
+  private refuseEarly(p: Problem): false {
+    this.fail(p);
+    return false;
+  }
+
   onData(chunk: Buffer): boolean {
     this.bytes += chunk.length;
     if (this.chunks !== null) {
-      if (this.bytes > this.s.maxBodyBytes) {
-        this.fail(tooLarge(this.s.maxBodyBytes));
+      if (this.bytes > this.cap) {
+        this.fail(this.capProblem as Problem);
         return false;
       }
       this.chunks.push(chunk);
       return true;
+    }
+    if (this.lines !== null) {
+      const out = this.lines.push(chunk);
+      if ('error' in out) {
+        this.fail(maskingProblem(out.error));
+        return false;
+      }
+      if (out.length === 0 || this.res.write(out)) return true;
+      this.res.once('drain', this.onDrain);
+      return false;
     }
     if (this.bytes === this.expected) {
       this.held = chunk;
@@ -158,6 +216,10 @@ export class Exchange {
       await this.finishMasked(this.chunks, this.head);
       return;
     }
+    if (this.lines !== null) {
+      await this.finishLines(this.lines);
+      return;
+    }
     const recorded = await this.record(this.status);
     if (!recorded) {
       res.destroy();
@@ -169,9 +231,9 @@ export class Exchange {
 
   private async finishMasked(chunks: Buffer[], head: ResponseHead): Promise<void> {
     const body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, this.bytes);
-    const masked = await maskBody(body, this.mask as 'json' | 'text', head.contentEncoding, this.session.masker, this.s.maxBodyBytes);
+    const masked = await maskBody(body, this.media as MediaType, head.contentEncoding, this.session.masker, this.s.maxBodyBytes);
     if (!masked.ok) {
-      const p: Problem = { code: 'masking-failed', status: 502, title: 'Bad Gateway', detail: masked.error.message };
+      const p = maskingProblem(masked.error.message);
       await this.record(p.status, p.detail);
       sendProblem(this.res, p);
       return;
@@ -179,12 +241,8 @@ export class Exchange {
     const out = masked.value.body;
     const headers = head.headers;
     setHeader(headers, 'content-length', String(out.length));
-    if (masked.value.changed) {
-      // The representation changed: validators of the upstream's bytes no longer hold.
-      setHeader(headers, 'etag', null);
-      setHeader(headers, 'content-md5', null);
-      setHeader(headers, 'digest', null);
-    }
+    // The representation changed: validators of the upstream's bytes no longer hold.
+    if (masked.value.changed) dropValidators(headers);
     if (!(await this.record(this.status))) {
       sendProblem(this.res, auditProblem());
       return;
@@ -194,25 +252,50 @@ export class Exchange {
     this.res.end(out);
   }
 
+  /** End of a line-masked stream: the held last line, then the audit event, then the end. */
+  private async finishLines(lines: LineMasker): Promise<void> {
+    const tail = lines.end();
+    if ('error' in tail) {
+      await this.record(this.status, tail.error);
+      this.res.destroy(); // headers are out: a cut connection is the only honest refusal left
+      return;
+    }
+    if (!(await this.record(this.status))) {
+      this.res.destroy();
+      return;
+    }
+    this.res.end(tail);
+  }
+
   /** One audit event per request; false when the log refused it (the caller then gets no success). */
   private async record(status: number, error?: string): Promise<boolean> {
     const attributes: Record<string, unknown> = { headers: this.extras.headers, upstream: this.s.upstream, request_bytes: this.requestBytes };
     if (this.extras.body !== undefined) attributes.body = this.extras.body;
     else if (this.bodySample !== null && this.sampled > 0) {
-      const text = Buffer.concat(this.bodySample, this.sampled).toString('utf8');
-      attributes.body = this.session.masker.active ? this.session.masker.maskText(text) : text;
+      attributes.body = maskSampleText(Buffer.concat(this.bodySample, this.sampled).toString('utf8'), this.session.masker);
       if (this.requestBytes > this.sampled) attributes.body_truncated = true;
     }
-    if (this.mask !== null) attributes.masked = true;
+    if (this.masked) attributes.masked = true;
     const r = await this.session.record({
       unit: this.unit,
       decision: this.decision,
       startedAt: this.startedAt,
-      result: { status, bytes: this.bytes, durationMs: Date.now() - this.startedAt, ...(error ? { error } : {}) },
+      // An error may quote upstream text (a charset, a coding): detectors first, as for everything a masked caller's event holds.
+      result: { status, bytes: this.bytes, durationMs: Date.now() - this.startedAt, ...(error ? { error: this.masked ? this.session.masker.maskText(error) : error } : {}) },
       attributes,
     });
     return r.ok;
   }
+}
+
+function dropValidators(headers: string[]): void {
+  setHeader(headers, 'etag', null);
+  setHeader(headers, 'content-md5', null);
+  setHeader(headers, 'digest', null);
+}
+
+function maskingProblem(detail: string): Problem {
+  return { code: 'masking-failed', status: 502, title: 'Bad Gateway', detail };
 }
 
 function tooLarge(limit: number): Problem {

@@ -4,12 +4,14 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
-import type { ConnectorContext, Decision, HttpConnectorConfig, Session, Unit } from '@gatehouse/core';
-import { auditHeaders, upstreamRequestHeaders } from './headers.js';
+import type { ConnectorContext, Decision, HttpConnectorConfig } from '@gatehouse/core';
+import { auditHeaders, upstreamRequestHeaders, type DropSets } from './headers.js';
 import { authenticateCaller, credentialRequired, type CallerConnection } from './caller.js';
-import { parseTarget } from './path.js';
 import { buildUnit, type UnitPlan } from './unit.js';
 import { collectBody, parseJsonOrNull } from './body.js';
+import { judgedTarget, judgeUnit } from './judge.js';
+import { auditPath, auditUnit, bodySample } from './audit-view.js';
+import { maskUrlText } from './detect-text.js';
 import { withCredentialQuery, type UpstreamAuth } from './credential.js';
 import { auditProblem, Exchange, type AuditExtras, type ExchangeSettings } from './exchange.js';
 import { sendProblem, unauthorized, WWW_AUTH_INVALID, type Problem } from './problem.js';
@@ -24,6 +26,10 @@ export interface HandlerDeps {
   basePath: string;
   proto: 'http' | 'https';
   track: (p: Promise<void>) => void;
+  /** `method_override: strip` removes overrides; `judge` judges the request as their method too. */
+  stripMethodOverride: boolean;
+  /** Request headers removed by caller kind (method overrides when stripped, Range for masked callers). */
+  drop: DropSets;
 }
 
 export async function handleRequest(d: HandlerDeps, conn: CallerConnection, req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -40,12 +46,14 @@ export async function handleRequest(d: HandlerDeps, conn: CallerConnection, req:
   }
   const session = authed.value;
 
-  const target = parseTarget(req.url);
-  if (!target.ok) {
-    await session.protocolError(target.error.message, { method: req.method });
-    sendProblem(res, { code: 'bad-request', status: 400, title: 'Bad Request', detail: target.error.message }, undefined, true);
+  const judged = judgedTarget(req, d.stripMethodOverride);
+  if (!judged.ok) {
+    await session.protocolError(judged.detail, { method: req.method });
+    sendProblem(res, { code: 'bad-request', status: 400, title: 'Bad Request', detail: judged.detail }, undefined, true);
     return;
   }
+  const target = judged.target;
+  const masker = session.masker;
   const method = req.method ?? 'GET';
   const hasBody = req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
   const contentLength = req.headers['content-length'] === undefined ? -1 : Number(req.headers['content-length']);
@@ -62,7 +70,7 @@ export async function handleRequest(d: HandlerDeps, conn: CallerConnection, req:
         return;
       }
       const detail = `request body exceeds max_body_bytes (${d.ctx.config.max_body_bytes})`;
-      await session.protocolError(detail, { method, path: target.value.path });
+      await session.protocolError(detail, { method, path: auditPath(target.path, masker) });
       // The unread rest of the body cannot be skipped safely: close after answering.
       sendProblem(res, { code: 'body-too-large', status: 413, title: 'Content Too Large', detail }, undefined, true);
       return;
@@ -71,12 +79,12 @@ export async function handleRequest(d: HandlerDeps, conn: CallerConnection, req:
     if (d.plan.needsContext) json = parseJsonOrNull(body);
   }
 
-  const unit = buildUnit(req, method, target.value, d.plan, json);
-  let decision = session.decide(unit);
-  if (decision.action === 'review') decision = await session.review(unit, decision);
-  const audited = maskedUnit(unit, session);
-  const extras: AuditExtras = { headers: auditHeaders(req.rawHeaders, session.masker.active ? (v) => session.masker.maskText(v) : null) };
-  if (body !== null && d.settings.auditBodyBytes > 0) extras.body = bodySample(body, json, session, d.settings.auditBodyBytes);
+  const unit = buildUnit(req, method, target, d.plan, json);
+  if (judged.override !== null) unit.match.method_override = judged.override;
+  const decision = await judgeUnit(session, unit, judged.override);
+  const audited = auditUnit(unit, masker);
+  const extras: AuditExtras = { headers: auditHeaders(req.rawHeaders, masker.active ? (v) => maskUrlText(masker, v) : null) };
+  if (body !== null && d.settings.auditBodyBytes > 0) extras.body = bodySample(body, json, masker, d.settings.auditBodyBytes);
 
   if (decision.action !== 'allow') {
     const p = refusal(decision);
@@ -85,10 +93,10 @@ export async function handleRequest(d: HandlerDeps, conn: CallerConnection, req:
     return;
   }
 
-  const query = withCredentialQuery(target.value.query, d.auth.query);
-  const path = d.basePath + target.value.wirePath + (query ? `?${query}` : '');
+  const query = withCredentialQuery(target.query, d.auth.query);
+  const path = d.basePath + target.wirePath + (query ? `?${query}` : '');
   const fwd = { clientIp: conn.peer.address, proto: d.proto, host: req.headers.host };
-  const headers = upstreamRequestHeaders(req.rawHeaders, req.headers.connection, fwd, d.auth.headers, body !== null);
+  const headers = upstreamRequestHeaders(req.rawHeaders, req.headers.connection, fwd, d.auth.headers, body !== null, masker.active ? d.drop.masked : d.drop.plain);
   const ex = new Exchange(d.settings, req, res, session, audited, decision, startedAt, extras, hasBody && body === null);
   const opts: Dispatcher.DispatchOptions = {
     path,
@@ -110,26 +118,4 @@ function refusal(decision: Decision): Problem {
     detail: decision.reason ?? `request denied by rule "${rule}"`,
     rule,
   };
-}
-
-/** The unit as it goes to the audit: query values may carry personal data, so detectors run over them. */
-function maskedUnit(unit: Unit, session: Session): Unit {
-  const q = unit.match.query;
-  if (!session.masker.active || !q) return unit;
-  const mq = session.masker.maskText(q as string);
-  if (mq === q) return unit;
-  return { ...unit, text: session.masker.maskText(unit.text), match: { ...unit.match, query: mq } };
-}
-
-function bodySample(body: Buffer, json: unknown, session: Session, cap: number): string {
-  const m = session.masker;
-  const parsed = json ?? (m.active ? parseJsonOrNull(body) : null);
-  let text: string;
-  if (parsed !== null && m.active) text = JSON.stringify(m.maskJson(parsed).value);
-  else {
-    // Cut before masking: detectors then see at most `cap` bytes, never the whole body.
-    text = (body.length > cap ? body.subarray(0, cap) : body).toString('utf8');
-    if (m.active) text = m.maskText(text);
-  }
-  return text.length > cap ? text.slice(0, cap) : text;
 }

@@ -3,6 +3,7 @@
  * credential removed, X-Forwarded-* set by the gateway alone, and the audit view of the
  * request headers with credentials left out.
  */
+import { canonicalHeaderName, OVERRIDE_HEADERS } from './method-override.js';
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1): they describe one connection, never relayed either way. */
 const HOP_BY_HOP = ['connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization'];
@@ -18,7 +19,28 @@ const DROP_REQUEST = new Set([
   'x-forwarded-proto',
   'x-forwarded-host',
   'http2-settings',
+  // Some frameworks (Symfony, IIS URL Rewrite) route on these instead of the request target:
+  // a path the policy never judged.
+  'x-original-url',
+  'x-rewrite-url',
 ]);
+
+/** Also removed for a masked caller: a part of a body cannot be masked, so it gets whole ones. */
+const RANGE_HEADERS = ['range', 'if-range'];
+
+/**
+ * Request headers removed on top of DROP_REQUEST, by caller kind; built once per connector so
+ * the hot path does one Set lookup per header.
+ */
+export interface DropSets {
+  plain: ReadonlySet<string> | null;
+  masked: ReadonlySet<string>;
+}
+
+export function dropSets(stripMethodOverride: boolean): DropSets {
+  const override = stripMethodOverride ? [...OVERRIDE_HEADERS] : [];
+  return { plain: override.length > 0 ? new Set(override) : null, masked: new Set([...override, ...RANGE_HEADERS]) };
+}
 
 /** Response headers never relayed to the caller. */
 const DROP_RESPONSE = new Set(HOP_BY_HOP);
@@ -69,13 +91,15 @@ export function upstreamRequestHeaders(
   fwd: ForwardInfo,
   injected: readonly string[],
   skipContentLength = false,
+  drop: ReadonlySet<string> | null = null,
 ): string[] {
   const extra = connectionTokens(connection);
   const out: string[] = [];
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i];
-    const lower = name.toLowerCase();
-    if (DROP_REQUEST.has(lower) || (extra !== null && extra.has(lower))) continue;
+    // `X_Original_URL` reaches a CGI-style server as the same variable as `X-Original-URL`.
+    const lower = canonicalHeaderName(name.toLowerCase());
+    if (DROP_REQUEST.has(lower) || (extra !== null && extra.has(lower)) || (drop !== null && drop.has(lower))) continue;
     if (skipContentLength && lower === 'content-length') continue;
     if (injectedHas(injected, lower)) continue;
     out.push(name, rawHeaders[i + 1]);
@@ -97,6 +121,8 @@ export interface ResponseHead {
   /** Flat `[name, value, …]` for `res.writeHead`. */
   headers: string[];
   contentType: string;
+  /** Content-Type headers seen: more than one makes the body's type ambiguous. */
+  contentTypes: number;
   contentEncoding: string;
   /** -1 when absent. */
   contentLength: number;
@@ -106,6 +132,7 @@ export interface ResponseHead {
 export function relayResponseHeaders(raw: Buffer[] | string[]): ResponseHead {
   const headers: string[] = [];
   let contentType = '';
+  let contentTypes = 0;
   let contentEncoding = '';
   let contentLength = -1;
   let extra: Set<string> | null = null;
@@ -117,13 +144,16 @@ export function relayResponseHeaders(raw: Buffer[] | string[]): ResponseHead {
     const lower = name.toLowerCase();
     if (DROP_RESPONSE.has(lower) || (extra !== null && extra.has(lower))) continue;
     const value = raw[i + 1].toString();
-    if (lower === 'content-type') contentType = value.toLowerCase();
+    if (lower === 'content-type') {
+      contentType = value.toLowerCase();
+      contentTypes++;
+    }
     // Several Content-Encoding headers (or a list) mean stacked codings: keep them all, in order.
     else if (lower === 'content-encoding') contentEncoding = contentEncoding ? `${contentEncoding}, ${value.trim().toLowerCase()}` : value.trim().toLowerCase();
     else if (lower === 'content-length') contentLength = Number(value);
     headers.push(name, value);
   }
-  return { headers, contentType, contentEncoding, contentLength };
+  return { headers, contentType, contentTypes, contentEncoding, contentLength };
 }
 
 /** Replaces (or removes, when value is null) a header in a flat list, case-insensitively. */

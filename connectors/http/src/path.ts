@@ -2,6 +2,11 @@
  * Request-target normalisation. Policy globs compare against the path the upstream will
  * act on, so `/v1//customers/7`, `/v1/./customers/7` and `/v1/%63ustomers/7` must all be
  * seen (and forwarded) as `/v1/customers/7`; anything ambiguous is refused (fail closed).
+ *
+ * Refused as ambiguous: a `#` anywhere in the target (clients never send a fragment, servers
+ * disagree on whether it ends the path), and `;` in a path segment, raw or encoded: servlet
+ * containers and Spring strip `;params` before routing (`/v1/customers;x=1/7` and `/a/..;/b`
+ * route as `/v1/customers/7` and `/b`) while globs and most other servers see it literally.
  */
 import { err, ok, type Result } from '@gatehouse/core';
 
@@ -15,10 +20,11 @@ export interface Target {
 }
 
 // Quick screen: a path with none of these characters or sequences is already canonical.
-const SUSPECT = /%|\/\/|\/\.|\\/;
+const SUSPECT = /%|\/\/|\/\.|\\|;/;
 
 export function parseTarget(url: string | undefined): Result<Target> {
   if (!url || url.charCodeAt(0) !== 47 /* / */) return err('http.target', 'request target must be a path (origin-form)');
+  if (url.includes('#')) return err('http.target', 'fragment (#) in request target');
   const q = url.indexOf('?');
   const raw = q === -1 ? url : url.slice(0, q);
   const query = q === -1 ? '' : url.slice(q + 1);
@@ -39,6 +45,7 @@ function normalise(raw: string, query: string): Result<Target> {
     }
     // An encoded slash or NUL would make the policy path differ from what the upstream routes on.
     if (seg.includes('/') || seg.includes('\\') || seg.includes('\0')) return err('http.target', 'encoded separator in path');
+    if (seg.includes(';')) return err('http.target', 'matrix parameter (;) in path');
     if (seg === '' && i < parts.length - 1) continue;
     if (seg === '.') continue;
     if (seg === '..') {

@@ -2,14 +2,18 @@
  * WebSocket (and any `Upgrade: websocket`) passthrough: the handshake is authenticated and
  * judged like a request, then bytes are relayed both ways with back-pressure (pipe) and the
  * whole conversation is audited as one unit when it closes, with message and byte counts.
+ * Frames are not masked, so a caller with an active masking rule is refused the upgrade
+ * (fail closed): it would otherwise read the upstream's messages in clear.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { auditHeaders, upstreamRequestHeaders } from './headers.js';
 import { authenticateCaller, closeCaller, credentialRequired, type CallerConnection } from './caller.js';
-import { parseTarget } from './path.js';
 import { buildUnit } from './unit.js';
+import { judgedTarget, judgeUnit } from './judge.js';
+import { auditUnit } from './audit-view.js';
+import { maskUrlText } from './detect-text.js';
 import { withCredentialQuery } from './credential.js';
 import { rawProblem, unauthorized, WWW_AUTH_INVALID, type Problem } from './problem.js';
 import { WsFrameCounter } from './ws-frames.js';
@@ -31,27 +35,35 @@ export async function handleUpgrade(d: HandlerDeps, conn: CallerConnection, req:
     return;
   }
   const session = authed.value;
-  const target = parseTarget(req.url);
-  if (!target.ok) {
-    await session.protocolError(target.error.message, { upgrade: 'websocket' });
-    refuse({ code: 'bad-request', status: 400, title: 'Bad Request', detail: target.error.message });
+  const judged = judgedTarget(req, d.stripMethodOverride);
+  if (!judged.ok) {
+    await session.protocolError(judged.detail, { upgrade: 'websocket' });
+    refuse({ code: 'bad-request', status: 400, title: 'Bad Request', detail: judged.detail });
     return;
   }
-  const unit = buildUnit(req, 'GET', target.value, d.plan, null);
-  unit.match.upgrade = 'websocket';
-  let decision = session.decide(unit);
-  if (decision.action === 'review') decision = await session.review(unit, decision);
-  const headersAudit = auditHeaders(req.rawHeaders, session.masker.active ? (v) => session.masker.maskText(v) : null);
+  const masker = session.masker;
+  const built = buildUnit(req, 'GET', judged.target, d.plan, null);
+  built.match.upgrade = 'websocket';
+  if (judged.override !== null) built.match.method_override = judged.override;
+  const decision = await judgeUnit(session, built, judged.override);
+  const unit = auditUnit(built, masker);
+  const headersAudit = auditHeaders(req.rawHeaders, masker.active ? (v) => maskUrlText(masker, v) : null);
   if (decision.action !== 'allow') {
     const detail = decision.reason ?? `request denied by rule "${decision.rule}"`;
     await session.record({ unit, decision, startedAt, result: { status: 403, error: detail }, attributes: { headers: headersAudit, upstream: d.settings.upstream } });
     refuse({ code: 'policy-denied', status: 403, title: 'Forbidden', detail, rule: decision.rule });
     return;
   }
+  if (masker.active) {
+    const detail = 'WebSocket messages cannot be masked; refused for a caller with active masking rules';
+    await session.record({ unit, decision, startedAt, result: { status: 403, error: detail }, attributes: { headers: headersAudit, upstream: d.settings.upstream, masked: true } });
+    refuse({ code: 'masking-unsupported', status: 403, title: 'Forbidden', detail });
+    return;
+  }
 
-  const query = withCredentialQuery(target.value.query, d.auth.query);
-  const path = d.basePath + target.value.wirePath + (query ? `?${query}` : '');
-  const headers = upstreamRequestHeaders(req.rawHeaders, req.headers.connection, { clientIp: conn.peer.address, proto: d.proto, host: req.headers.host }, d.auth.headers);
+  const query = withCredentialQuery(judged.target.query, d.auth.query);
+  const path = d.basePath + judged.target.wirePath + (query ? `?${query}` : '');
+  const headers = upstreamRequestHeaders(req.rawHeaders, req.headers.connection, { clientIp: conn.peer.address, proto: d.proto, host: req.headers.host }, d.auth.headers, false, d.drop.plain);
   let up: Dispatcher.UpgradeData;
   try {
     up = await d.upstream.upgrade({ path, method: 'GET', headers, protocol: 'websocket' });

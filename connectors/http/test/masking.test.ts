@@ -101,22 +101,20 @@ t.test('gzip bomb: decoded size is bounded too', async (t) => {
   await r.text();
 });
 
-t.test('text bodies: masked only with mask_text_bodies; untouched when the masker is inactive', async (t) => {
+t.test('text bodies: always masked for a masked caller; untouched when the masker is inactive', async (t) => {
   const up = await startUpstream((req, res) => {
     res.setHeader('content-type', req.url === '/csv' ? 'text/csv' : 'application/json');
     res.end(req.url === '/csv' ? `id,card\n1,${CARD}\n` : JSON.stringify(doc));
   });
-  const off = await startHarness({ upstream: up.url, masker: testMasker });
-  const on = await startHarness({ upstream: up.url, masker: testMasker, extraYaml: '    mask_text_bodies: true' });
+  const masked = await startHarness({ upstream: up.url, masker: testMasker });
   const none = await startHarness({ upstream: up.url });
   t.teardown(async () => {
-    await off.stop();
-    await on.stop();
+    await masked.stop();
     await none.stop();
     await up.close();
   });
   const get = async (base: string, p: string) => (await fetch(base + p, { headers: { authorization: `Bearer ${TOKEN}` } })).text();
-  t.equal(await get(off.base, '/csv'), `id,card\n1,${CARD}\n`, 'text passes when mask_text_bodies is off');
-  t.equal(await get(on.base, '/csv'), 'id,card\n1,************1111\n', 'text masked when on');
+  t.equal(await get(masked.base, '/csv'), 'id,card\n1,************1111\n', 'text masked by the detectors (unknown_content: detectors, the default)');
+  t.equal(await get(none.base, '/csv'), `id,card\n1,${CARD}\n`, 'inactive masker: text passes');
   t.equal(await get(none.base, '/json'), JSON.stringify(doc), 'inactive masker: JSON passes byte for byte');
 });

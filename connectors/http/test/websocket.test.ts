@@ -1,6 +1,6 @@
 import t from 'tap';
 import { createRequire } from 'node:module';
-import { startHarness, startUpstream, TOKEN, units, until } from './harness.js';
+import { startHarness, startUpstream, testMasker, TOKEN, units, until } from './harness.js';
 
 // `ws` is installed (as a dependency of tap's tooling) but ships no types; the few calls used here are typed locally.
 interface WsSocket {
@@ -92,4 +92,28 @@ t.test('WebSocket without a token, or denied by policy, is refused', async (t) =
   t.equal(upgrades, 0);
   await until(() => units(h.events).length >= 1);
   t.same(units(h.events)[0].decision, { action: 'deny', rule: 'no-admin-ws' });
+});
+
+t.test('WebSocket upgrade by a masked caller is refused: frames cannot be masked', async (t) => {
+  const up = await startUpstream((_req, res) => res.end());
+  let upgrades = 0;
+  up.server.on('upgrade', (_req, socket) => {
+    upgrades++;
+    socket.destroy();
+  });
+  const h = await startHarness({ upstream: up.url, masker: testMasker });
+  t.teardown(async () => {
+    await h.stop();
+    await up.close();
+  });
+  const status = await new Promise<number>((resolve) => {
+    const ws = new WebSocket(`ws://${h.host}:${h.port}/stream`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    ws.on('unexpected-response', (_req, res) => resolve(res.statusCode));
+    ws.on('error', () => resolve(-1));
+    ws.on('open', () => resolve(101));
+  });
+  t.equal(status, 403);
+  t.equal(upgrades, 0, 'never reached the upstream');
+  await until(() => units(h.events).length >= 1);
+  t.match(units(h.events)[0].result, { status: 403, error: /cannot be masked/ });
 });

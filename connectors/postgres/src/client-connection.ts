@@ -7,6 +7,7 @@ import type { Socket } from 'node:net';
 import type { SecureContext } from 'node:tls';
 import { isLoopback, type Logger, type PeerInfo, type PostgresConnectorConfig, type Session } from '@gatehouse/core';
 import type { CancelKeys } from './cancel-keys.js';
+import type { Catalog } from './catalog.js';
 import { FrameReader } from './frame-reader.js';
 import { Relay } from './relay.js';
 import { negotiateStartup } from './startup.js';
@@ -17,6 +18,9 @@ export interface ClientDeps {
   config: PostgresConnectorConfig;
   secureContext: SecureContext;
   upstream: UpstreamTarget;
+  /** `upstream.by_group`, in order: the first naming one of the caller's groups logs in instead. */
+  byGroup: { groups: string[]; target: UpstreamTarget }[];
+  catalog: Catalog;
   cancelKeys: CancelKeys;
   log: Logger;
   openSession(peer: PeerInfo): Session;
@@ -99,7 +103,9 @@ export async function handleClient(raw: Socket, d: ClientDeps): Promise<void> {
       const v = s.params.get(k);
       if (v !== undefined) params[k] = v;
     }
-    const up = await connectUpstream(d.upstream, params, cfg.startup_timeout);
+    const groups = auth.value.groups;
+    const target = d.byGroup.find((g) => g.groups.some((x) => groups.includes(x)))?.target ?? d.upstream;
+    const up = await connectUpstream(target, params, cfg.startup_timeout);
     if (!up.ok) {
       d.log.warn({ err: up.error.message, sqlstate: up.error.sqlstate }, 'upstream login failed');
       await refuse(up.error.sqlstate, up.error.message, false);
@@ -126,6 +132,8 @@ export async function handleClient(raw: Socket, d: ClientDeps): Promise<void> {
       maxMessageBytes: cfg.max_message_bytes,
       maxResultMessageBytes: cfg.max_result_message_bytes,
       maxNamed: cfg.max_prepared_statements,
+      catalog: d.catalog,
+      maskingMode: cfg.masking_mode,
       log: d.log.child({ session: session.id }),
       onClose: () => {
         d.cancelKeys.release(key.pid);

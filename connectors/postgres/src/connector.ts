@@ -7,6 +7,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { createSecureContext } from 'node:tls';
 import { listenOn, type Connector, type ConnectorContext, type ConnectorFactory, type PostgresConnectorConfig } from '@gatehouse/core';
 import { CancelKeys } from './cancel-keys.js';
+import { Catalog } from './catalog.js';
 import { handleClient } from './client-connection.js';
 import { loadTls } from './dev-cert.js';
 import type { Relay } from './relay.js';
@@ -47,6 +48,10 @@ class PostgresConnector implements Connector {
       ca: cfg.upstream.ca ? await readFile(cfg.upstream.ca) : undefined,
       scramCache: new Map(),
     };
+    // Each by_group login is its own target (its own SCRAM cache: the salt is per role).
+    const byGroup = cfg.upstream.by_group.map((g) => ({ groups: g.groups, target: { ...upstream, user: g.user, password: g.password, scramCache: new Map() } }));
+    // Read with the connector's own credential: it must see every relation a caller can.
+    const catalog = new Catalog(upstream, cfg.startup_timeout, log);
     const server = createServer({ noDelay: true, pauseOnConnect: true }, (socket) => {
       this.sockets.add(socket);
       socket.once('close', () => {
@@ -57,6 +62,8 @@ class PostgresConnector implements Connector {
         config: cfg,
         secureContext,
         upstream,
+        byGroup,
+        catalog,
         cancelKeys: this.cancelKeys,
         log,
         openSession: this.ctx.openSession,

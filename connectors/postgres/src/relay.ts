@@ -13,12 +13,15 @@
  */
 import type { Socket } from 'node:net';
 import type { Decision, Logger, Result, Session, Unit } from '@gatehouse/core';
+import type { Catalog } from './catalog.js';
 import { denialMessage, denyExtended, denyQuery, DENIED_SQLSTATE } from './deny.js';
 import { MessageFramer, type Frame } from './framer.js';
 import { bindParams, readBind, readExecute, readFunctionCall, readParse, readQuery, readTarget } from './frontend.js';
+import { maskErrorMessage, maskNotification, maskParameterStatus } from './message-mask.js';
+import { CatalogRestrictedView } from './restricted-view.js';
 import { commandRows, maskDataRow, readRowDescription, sampleRow, type ResultShape } from './result-shape.js';
 import { judge, opaqueUnit, unitsFor, type Judged } from './units.js';
-import { B, errorResponse, F, parseErrorFields } from './wire.js';
+import { B, describePortalMessage, errorResponse, F, parseErrorFields } from './wire.js';
 
 export interface RelayOptions {
   database: string;
@@ -27,6 +30,13 @@ export interface RelayOptions {
   maxResultMessageBytes: number;
   /** Most named statements / portals a session may hold. */
   maxNamed: number;
+  /**
+   * The upstream's catalog: result columns are traced to `schema.table.column` through it,
+   * and restricted SQL asks it about relations and functions. Null: trace by output name only.
+   */
+  catalog: Catalog | null;
+  /** `restricted`: a masked caller's statements whose output masking cannot follow are refused. */
+  maskingMode: 'restricted' | 'permissive';
   log: Logger;
   /** Called once when both sockets are closed and the session has ended. */
   onClose: () => void;
@@ -42,29 +52,45 @@ interface PortalState {
   stmt: StmtState;
   /** The Bind message (parameters are decoded from it only for the audit event). */
   bind: Buffer | null;
-  /** undefined: unknown yet; null: returns no rows. */
+  /** From the last Describe answered for this portal. undefined: none; null: returns no rows. */
   shape: ResultShape | null | undefined;
-  describing: boolean;
+  /**
+   * `execSerial` when a Describe of this portal was last sent; -1 never. A shape is only
+   * trusted for an Execute that directly follows its Describe (nothing executed between),
+   * because a statement run in between can close the portal and declare another cursor of
+   * the same name with another shape.
+   */
+  describedAt: number;
 }
 
 /** What a statement's result accumulates until its completion. */
 interface ResultAcc {
   startedAt: number;
-  shape: ResultShape | null;
+  /** The result's columns (RowDescription of a simple query, or the Describe for this Execute). */
+  shape: ResultShape | null | undefined;
   bytes: number;
   sample: (string | null)[][] | null;
+  /** CopyOutResponse seen: CopyData may follow. */
+  copyOut: boolean;
   /** COPY TO STDOUT refused for a masked caller: drop the data, answer with an error. */
   copyBlocked: boolean;
 }
 
+type ExecutePending = { k: 'execute'; portal: PortalState; fromPortal: boolean } & ResultAcc;
+type QueryPending = { k: 'query'; judged: Judged; idx: number; failed: boolean } & ResultAcc;
+type FuncPending = { k: 'func'; unit: Unit; decision: Decision } & ResultAcc;
+type ResultPending = QueryPending | ExecutePending | FuncPending;
+
 type Pending =
-  | ({ k: 'query'; judged: Judged; idx: number } & ResultAcc)
-  | ({ k: 'execute'; portal: PortalState } & ResultAcc)
+  | ResultPending
   | { k: 'denyq' | 'deny'; rec: Promise<Result<void>>; message: string }
   | { k: 'parse'; name: string; prev: StmtState | undefined }
-  | { k: 'bind' | 'close' | 'sync' }
-  | { k: 'describe'; portal: PortalState | null; internal: boolean }
-  | ({ k: 'func'; unit: Unit; decision: Decision } & ResultAcc);
+  | { k: 'bind'; name: string; prev: PortalState | undefined }
+  | { k: 'close' | 'sync' }
+  /** `target`: an Execute waiting for this shape (internal Describe); else the portal keeps it. */
+  | { k: 'describe'; portal: PortalState | null; internal: boolean; target: ExecutePending | null };
+
+const acc = (startedAt: number): ResultAcc => ({ startedAt, shape: undefined, bytes: 0, sample: null, copyOut: false, copyBlocked: false });
 
 const SAMPLE_ROWS = 3;
 const AUDIT_FAILED = { code: '58000', message: 'gatehouse: audit log unavailable; result withheld' };
@@ -89,6 +115,12 @@ export class Relay {
   private upstreamSkipping = false;
   private closed = false;
   private readonly strict: boolean;
+  /** Masking applies to this caller: every value-carrying message is masked, shapes are checked. */
+  private readonly masked: boolean;
+  /** Restricted SQL for this caller (masked, `masking_mode: restricted`); null otherwise. */
+  private readonly restricted: CatalogRestrictedView | null;
+  /** Executions sent so far (Query, Execute, FunctionCall): dates each portal's Describe. */
+  private execSerial = 0;
 
   constructor(
     private readonly client: Socket,
@@ -99,6 +131,8 @@ export class Relay {
     this.cf = new MessageFramer(o.maxMessageBytes);
     this.uf = new MessageFramer(o.maxResultMessageBytes);
     this.strict = session.auditDurability !== 'batched';
+    this.masked = session.masker.active;
+    this.restricted = this.masked && o.maskingMode === 'restricted' && o.catalog ? new CatalogRestrictedView(session.masker, o.catalog) : null;
   }
 
   start(): void {
@@ -271,20 +305,47 @@ export class Relay {
     const startedAt = Date.now();
     const sql = readQuery(msg);
     const { units, parseError } = unitsFor(sql, this.o.database, this.o.onParseError);
-    const j = judge(this.session, units, parseError);
+    const j = this.judge(units, parseError);
     if (j instanceof Promise) return j.then((jj) => this.queryJudged(msg, jj, startedAt));
     this.queryJudged(msg, j, startedAt);
+  }
+
+  /**
+   * The Session's decision plus, for a restricted caller, restricted SQL — which needs a
+   * current catalog: after DDL (or at its TTL) the decision waits for the reload. A catalog
+   * that cannot be read refuses the statement (fail closed).
+   */
+  private judge(units: readonly Unit[], parseError: string | null): Judged | Promise<Judged> {
+    const catalog = this.o.catalog;
+    if (!this.restricted || !catalog || !catalog.needsLoad) return judge(this.session, units, parseError, this.restricted);
+    return catalog.ready().then(
+      () => judge(this.session, units, parseError, this.restricted),
+      () => {
+        const d: Decision = { action: 'deny', rule: 'masking-restricted', reason: 'the upstream catalog cannot be read, so masking cannot be enforced' };
+        return { units, decisions: units.map(() => d), deny: d, denyIndex: 0 };
+      },
+    );
   }
 
   private queryJudged(msg: Buffer, j: Judged, startedAt: number): void {
     if (j.deny) {
       const text = denialMessage(j.deny);
       const rec = this.recordDenied(j, startedAt, text);
-      this.toUpstream.push(denyQuery(text));
-      this.queue.push({ k: 'denyq', rec, message: text });
+      this.refuseQuery(rec, text);
       return;
     }
-    this.forward(msg, { k: 'query', judged: j, idx: 0, startedAt, shape: null, bytes: 0, sample: null, copyBlocked: false });
+    this.execSerial++;
+    this.forward(msg, { k: 'query', judged: j, idx: 0, failed: false, ...acc(startedAt) });
+  }
+
+  /**
+   * Answer a refused Query / FunctionCall through the upstream (see deny.ts). While the
+   * upstream skips to Sync it would ignore the refusal too, so nothing is sent or expected.
+   */
+  private refuseQuery(rec: Promise<Result<void>>, text: string): void {
+    if (this.upstreamSkipping) return;
+    this.toUpstream.push(denyQuery(text));
+    this.queue.push({ k: 'denyq', rec, message: text });
   }
 
   /** Every statement of a refused message is audited as refused (none of them ran). */
@@ -310,7 +371,7 @@ export class Relay {
       return;
     }
     const { units, parseError } = unitsFor(sql, this.o.database, this.o.onParseError);
-    const j = judge(this.session, units, parseError);
+    const j = this.judge(units, parseError);
     if (j instanceof Promise) return j.then((jj) => this.parseJudged(msg, name, sql, jj, startedAt));
     this.parseJudged(msg, name, sql, j, startedAt);
   }
@@ -355,8 +416,9 @@ export class Relay {
       this.protocolError('54000', `too many portals (limit ${this.o.maxNamed})`);
       return;
     }
-    this.portals.set(b.portal, { stmt, bind: b.raw, shape: undefined, describing: false });
-    this.forward(msg, { k: 'bind' });
+    const prev = this.portals.get(b.portal);
+    this.portals.set(b.portal, { stmt, bind: b.raw, shape: undefined, describedAt: -1 });
+    this.forward(msg, { k: 'bind', name: b.portal, prev });
   }
 
   private onDescribe(msg: Buffer): void {
@@ -364,33 +426,35 @@ export class Relay {
     let portal: PortalState | null = null;
     if (d.kind === 'P') {
       portal = this.portalFor(d.name);
-      portal.describing = true;
+      portal.describedAt = this.execSerial;
     }
-    this.forward(msg, { k: 'describe', portal, internal: false });
+    this.forward(msg, { k: 'describe', portal, internal: false, target: null });
   }
 
   private onExecute(msg: Buffer): void {
     const startedAt = Date.now();
     const { portal: name } = readExecute(msg);
     const portal = this.portalFor(name);
-    if (this.session.masker.active && portal.shape === undefined && !portal.describing && !this.upstreamSkipping) {
-      // Masking needs the column names; the caller did not ask for them, so we do.
-      portal.describing = true;
-      this.toUpstream.push(describePortal(name));
-      this.queue.push({ k: 'describe', portal, internal: true });
+    const p: ExecutePending = { k: 'execute', portal, fromPortal: true, ...acc(startedAt) };
+    if (this.masked && portal.describedAt !== this.execSerial && !this.upstreamSkipping) {
+      // Masking needs this Execute's columns and no Describe answers for it: ask ourselves.
+      p.fromPortal = false;
+      this.toUpstream.push(describePortalMessage(name));
+      this.queue.push({ k: 'describe', portal: null, internal: true, target: p });
     }
-    this.forward(msg, { k: 'execute', portal, startedAt, shape: null, bytes: 0, sample: null, copyBlocked: false });
+    this.execSerial++;
+    this.forward(msg, p);
   }
 
-  /** A portal we did not see bound is a SQL cursor (DECLARE): its statement was judged then. */
+  /**
+   * A portal we did not see bound is a SQL cursor (DECLARE): its statement was judged then.
+   * Its state is not kept: its shape is asked before each Execute.
+   */
   private portalFor(name: string): PortalState {
-    let p = this.portals.get(name);
-    if (!p) {
-      const text = `FETCH FROM ${name === '' ? 'unnamed portal' : JSON.stringify(name)}`;
-      p = { stmt: { text, units: [opaqueUnit(text, 'fetch')], decision: { action: 'allow' } }, bind: null, shape: undefined, describing: false };
-      if (this.portals.size < this.o.maxNamed) this.portals.set(name, p);
-    }
-    return p;
+    const p = this.portals.get(name);
+    if (p) return p;
+    const text = `FETCH FROM ${name === '' ? 'unnamed portal' : JSON.stringify(name)}`;
+    return { stmt: { text, units: [opaqueUnit(text, 'fetch')], decision: { action: 'allow' } }, bind: null, shape: undefined, describedAt: -1 };
   }
 
   private onCloseMsg(msg: Buffer): void {
@@ -409,11 +473,11 @@ export class Relay {
     const go = (jj: Judged) => {
       if (jj.deny) {
         const text = denialMessage(jj.deny);
-        this.toUpstream.push(denyQuery(text));
-        this.queue.push({ k: 'denyq', rec: this.recordDenied(jj, startedAt, text), message: text });
+        this.refuseQuery(this.recordDenied(jj, startedAt, text), text);
         return;
       }
-      this.forward(msg, { k: 'func', unit, decision: jj.decisions[0], startedAt, shape: null, bytes: 0, sample: null, copyBlocked: false });
+      this.execSerial++;
+      this.forward(msg, { k: 'func', unit, decision: jj.decisions[0], ...acc(startedAt) });
     };
     if (j instanceof Promise) return j.then(go);
     go(j);
@@ -425,7 +489,15 @@ export class Relay {
     if (this.upstreamBusy || this.clientFull || this.closed) return;
     let f: Frame | null;
     while ((f = this.uf.next())) {
-      const wait = this.onUpstreamMessage(f);
+      let wait: Promise<void> | void;
+      try {
+        wait = this.onUpstreamMessage(f);
+      } catch (e) {
+        if (!(e instanceof RangeError)) throw e;
+        this.upstreamViolation(`malformed ${String.fromCharCode(f.type)} message from upstream: ${e.message}`);
+        return;
+      }
+      if (this.closed) return;
       if (wait) {
         // Output held meanwhile is bounded (upstream is paused) and goes out in one write.
         this.upstreamBusy = true;
@@ -450,15 +522,16 @@ export class Relay {
 
   private onUpstreamMessage(f: Frame): Promise<void> | void {
     const t = f.type;
-    if (t === B.NoticeResponse || t === B.ParameterStatus || t === B.NotificationResponse) {
-      this.toClient.push(f.bytes);
-      return;
-    }
+    // Asynchronous messages may come at any time; each can carry a value.
+    if (t === B.NoticeResponse) return void this.toClient.push(this.masked ? maskErrorMessage(f.bytes, this.session.masker).bytes : f.bytes);
+    if (t === B.ParameterStatus) return void this.toClient.push(this.masked ? maskParameterStatus(f.bytes, this.session.masker) : f.bytes);
+    if (t === B.NotificationResponse) return void this.toClient.push(this.masked ? maskNotification(f.bytes, this.session.masker) : f.bytes);
     const p = this.queue[0];
     if (!p) {
-      // Unsolicited (a FATAL error before the server closes, …): pass it on.
-      this.toClient.push(f.bytes);
-      return;
+      // Unsolicited: only an error (a FATAL before the server closes, an admin shutdown) is
+      // expected. Rows or results nobody asked for mean we lost track: never pass them on.
+      if (t === B.ErrorResponse) return void this.toClient.push(this.errorOut(f.bytes).bytes);
+      return this.upstreamViolation(`unsolicited ${String.fromCharCode(t)} message from upstream`);
     }
     switch (p.k) {
       case 'query':
@@ -490,53 +563,92 @@ export class Relay {
           if (p.prev) this.statements.set(p.name, p.prev);
           else this.statements.delete(p.name);
         }
-        return this.simpleResponse(f);
-      case 'describe':
-        if (t === B.RowDescription || t === B.NoData) {
-          if (p.portal) {
-            p.portal.shape = t === B.NoData ? null : readRowDescription(f.bytes, this.session.masker);
-            p.portal.describing = false;
-          }
-          this.queue.shift();
-          if (!p.internal) this.toClient.push(f.bytes);
-          return;
-        }
-        if (t === B.ParameterDescription) {
-          if (!p.internal) this.toClient.push(f.bytes);
-          return;
-        }
-        if (p.portal) p.portal.describing = false;
-        return this.simpleResponse(f);
+        return this.simpleResponse(f, B.ParseComplete);
       case 'bind':
+        if (t === B.ErrorResponse) {
+          if (p.prev) this.portals.set(p.name, p.prev);
+          else this.portals.delete(p.name);
+        }
+        return this.simpleResponse(f, B.BindComplete);
       case 'close':
-        return this.simpleResponse(f);
+        return this.simpleResponse(f, B.CloseComplete);
+      case 'describe':
+        return this.onDescribeResponse(p, f);
       case 'sync':
-        if (t === B.ReadyForQuery) this.queue.shift();
+        if (t !== B.ReadyForQuery) return this.upstreamViolation(`unexpected ${String.fromCharCode(t)} message before ReadyForQuery`);
+        this.queue.shift();
         this.toClient.push(f.bytes);
         return;
     }
   }
 
-  /** ParseComplete/BindComplete/CloseComplete or an ErrorResponse (then skip to Sync). */
-  private simpleResponse(f: Frame): void {
-    this.queue.shift();
-    this.toClient.push(f.bytes);
-    if (f.type === B.ErrorResponse) this.skipToSync();
+  private onDescribeResponse(p: Extract<Pending, { k: 'describe' }>, f: Frame): Promise<void> | void {
+    const t = f.type;
+    if (t === B.ParameterDescription) {
+      if (!p.internal) this.toClient.push(f.bytes);
+      return;
+    }
+    if (t === B.RowDescription || t === B.NoData) {
+      const shape = t === B.NoData ? null : this.readShape(f.bytes);
+      if (shape instanceof Promise) return shape.then((s) => this.described(p, f, s));
+      this.described(p, f, shape);
+      return;
+    }
+    return this.simpleResponse(f, -1);
   }
 
-  /** After an extended-protocol error PostgreSQL answers nothing until Sync. */
+  private described(p: Extract<Pending, { k: 'describe' }>, f: Frame, shape: ResultShape | null): void {
+    if (p.target) p.target.shape = shape;
+    if (p.portal) p.portal.shape = shape;
+    this.queue.shift();
+    if (!p.internal) this.toClient.push(f.bytes);
+  }
+
+  /**
+   * Columns of a RowDescription, traced to their origin. A table OID the catalog does not
+   * know (created since it was read) waits for one reload before the rows are planned.
+   */
+  private readShape(msg: Buffer): ResultShape | Promise<ResultShape> {
+    const catalog = this.o.catalog;
+    const shape = readRowDescription(msg, this.session.masker, this.masked ? catalog : null);
+    if (!shape.unresolved || !catalog) return shape;
+    const reload = catalog.refreshForUnknown();
+    if (!reload) return shape;
+    return reload.then(
+      () => readRowDescription(msg, this.session.masker, catalog),
+      () => shape, // traced by output name; the restricted check refuses what it cannot follow
+    );
+  }
+
+  /** ParseComplete/BindComplete/CloseComplete (`expected`) or an ErrorResponse (then skip to Sync). */
+  private simpleResponse(f: Frame, expected: number): Promise<void> | void {
+    if (f.type === B.ErrorResponse) {
+      this.queue.shift();
+      this.skipToSync();
+      this.toClient.push(this.errorOut(f.bytes).bytes);
+      return;
+    }
+    if (f.type !== expected) return this.upstreamViolation(`unexpected ${String.fromCharCode(f.type)} message`);
+    this.queue.shift();
+    this.toClient.push(f.bytes);
+  }
+
+  /**
+   * After an extended-protocol error PostgreSQL answers nothing until Sync: drop what we
+   * expected for the messages it will skip (they never ran, so nothing is recorded).
+   */
   private skipToSync(): void {
     const q = this.queue;
     while (q.length > 0 && q[0].k !== 'sync') q.shift();
     if (q.length === 0) this.upstreamSkipping = true;
   }
 
-  private onQueryResponse(p: Extract<Pending, { k: 'query' }>, f: Frame): Promise<void> | void {
+  private onQueryResponse(p: QueryPending, f: Frame): Promise<void> | void {
     const t = f.type;
     if (t === B.ReadyForQuery) {
       this.queue.shift();
-      this.toClient.push(f.bytes);
-      return;
+      const rec = this.recordSkipped(p);
+      return rec ? this.afterRecord(rec, f.bytes) : void this.toClient.push(f.bytes);
     }
     if (t === B.EmptyQueryResponse) {
       this.toClient.push(f.bytes);
@@ -545,26 +657,55 @@ export class Relay {
     return this.onResultMessage(p, f);
   }
 
+  /**
+   * Statements of a simple query after one that failed never ran: PostgreSQL stops at the
+   * first error. They are recorded as such (the caller sent them; an investigator wants them).
+   */
+  private recordSkipped(p: QueryPending): Promise<Result<void>> | null {
+    const units = p.judged.units;
+    if (!p.failed || p.idx >= units.length) return null;
+    const recs: Promise<Result<void>>[] = [];
+    for (let i = p.idx; i < units.length; i++) {
+      recs.push(this.session.record({ unit: units[i], decision: p.judged.decisions[i], startedAt: p.startedAt, result: { status: 'skipped', error: 'not executed: an earlier statement of the same query failed' } }));
+    }
+    return Promise.all(recs).then((rs) => rs.find((r) => !r.ok) ?? rs[0]);
+  }
+
   /** Rows, copy data and the completion of one statement (simple query, Execute or FunctionCall). */
-  private onResultMessage(p: Extract<Pending, { k: 'query' | 'execute' | 'func' }>, f: Frame): Promise<void> | void {
+  private onResultMessage(p: ResultPending, f: Frame): Promise<void> | void {
     const t = f.type;
     const bytes = f.bytes;
     switch (t) {
       case B.DataRow: {
-        const shape = p.k === 'execute' ? (p.portal.shape ?? null) : p.shape;
-        const out = shape && shape.plan ? maskDataRow(bytes, shape) : bytes;
+        const shape = p.k === 'execute' && p.fromPortal ? p.portal.shape : p.shape;
+        if (!shape) {
+          if (this.masked) return this.upstreamViolation('a row arrived whose columns were not described');
+          p.bytes += bytes.length;
+          this.toClient.push(bytes);
+          return;
+        }
+        if (this.masked && bytes.readInt16BE(5) !== shape.names.length) return this.upstreamViolation('a row does not match its description');
+        const out = shape.plan ? maskDataRow(bytes, shape) : bytes;
         p.bytes += out.length;
-        if (shape && (p.sample === null || p.sample.length < SAMPLE_ROWS)) (p.sample ??= []).push(sampleRow(out, shape));
+        if (p.sample === null || p.sample.length < SAMPLE_ROWS) (p.sample ??= []).push(sampleRow(out, shape));
         this.toClient.push(out);
         return;
       }
-      case B.RowDescription:
-        p.shape = readRowDescription(bytes, this.session.masker);
-        p.sample = null;
-        this.toClient.push(bytes);
+      case B.RowDescription: {
+        if (p.k !== 'query') return this.upstreamViolation('RowDescription outside a simple query');
+        const shape = this.readShape(bytes);
+        const go = (s: ResultShape) => {
+          p.shape = s;
+          p.sample = null;
+          this.toClient.push(bytes);
+        };
+        if (shape instanceof Promise) return shape.then(go);
+        go(shape);
         return;
+      }
       case B.CopyData:
       case B.CopyDone:
+        if (!p.copyOut) return this.upstreamViolation('copy data outside COPY TO');
         if (!p.copyBlocked) {
           p.bytes += bytes.length;
           this.toClient.push(bytes);
@@ -572,7 +713,8 @@ export class Relay {
         return;
       case B.CopyOutResponse:
       case B.CopyBothResponse:
-        if (this.session.masker.active || t === B.CopyBothResponse) {
+        p.copyOut = true;
+        if (this.masked || t === B.CopyBothResponse) {
           // Copy rows carry no column names, so masking rules cannot be applied: refuse.
           p.copyBlocked = true;
           this.toClient.push(errorResponse({ code: DENIED_SQLSTATE, message: 'gatehouse: COPY TO STDOUT is refused while masking rules apply to you' }));
@@ -587,6 +729,8 @@ export class Relay {
       case B.PortalSuspended:
       case B.FunctionCallResponse: {
         const { tag, rows } = t === B.CommandComplete ? commandRows(bytes) : { tag: t === B.PortalSuspended ? 'suspended' : 'function', rows: undefined };
+        const unit = this.unitOf(p);
+        if (unit && t === B.CommandComplete && changesSchema(unit)) this.o.catalog?.invalidate();
         if (p.copyBlocked) {
           // The refusal went out already; the completion is dropped.
           this.recordResult(p, { status: DENIED_SQLSTATE, rows: 0, error: 'COPY TO STDOUT refused: masking applies' }, { action: 'deny', rule: 'masking' });
@@ -598,65 +742,68 @@ export class Relay {
         return this.afterRecord(rec, bytes);
       }
       case B.ErrorResponse: {
-        const e = parseErrorFields(bytes);
+        const e = this.errorOut(bytes);
+        if (SCHEMA_CHANGED.has(e.code)) this.o.catalog?.invalidate();
         const rec = this.recordResult(p, { status: e.code, error: `${e.code}: ${e.message}` }, null);
+        if (p.k === 'query') p.failed = true;
         this.completeStatement(p);
-        if (p.k === 'execute') {
-          this.queue.shift();
-          this.skipToSync();
-        }
-        return this.afterRecord(rec, bytes);
+        if (p.k === 'execute') this.skipToSync();
+        return this.afterRecord(rec, e.bytes);
       }
       case B.EmptyQueryResponse:
         if (p.k === 'execute') this.queue.shift();
         this.toClient.push(bytes);
         return;
       case B.ReadyForQuery:
+        if (p.k !== 'func') return this.upstreamViolation('ReadyForQuery before the result completed');
         // FunctionCall ends with ReadyForQuery.
         this.queue.shift();
         this.toClient.push(bytes);
         return;
       default:
-        this.toClient.push(bytes);
-        return;
+        return this.upstreamViolation(`unexpected ${String.fromCharCode(t)} message in a result`);
     }
   }
 
+  /** An ErrorResponse as this caller may see it (masked), with its SQLSTATE and message for the audit. */
+  private errorOut(bytes: Buffer): { bytes: Buffer; code: string; message: string } {
+    if (this.masked) return maskErrorMessage(bytes, this.session.masker);
+    const e = parseErrorFields(bytes);
+    return { bytes, code: e.code, message: e.message };
+  }
+
   /** Statement done: advance a simple query to its next statement, or retire an Execute. */
-  private completeStatement(p: Extract<Pending, { k: 'query' | 'execute' | 'func' }>): void {
+  private completeStatement(p: ResultPending): void {
     if (p.k === 'query') {
       p.idx++;
       p.startedAt = Date.now();
-      p.shape = null;
+      p.shape = undefined;
       p.bytes = 0;
       p.sample = null;
+      p.copyOut = false;
       p.copyBlocked = false;
     } else if (p.k === 'execute') this.queue.shift();
   }
 
-  private recordResult(
-    p: Extract<Pending, { k: 'query' | 'execute' | 'func' }>,
-    r: { status: string; rows?: number; error?: string },
-    override: Decision | null,
-  ): Promise<Result<void>> {
-    let unit: Unit | undefined;
-    let decision: Decision;
-    let params: (string | null)[] | undefined;
+  private unitOf(p: ResultPending): Unit | undefined {
     if (p.k === 'query') {
       const units = p.judged.units;
-      const i = p.idx < units.length ? p.idx : units.length - 1;
-      unit = units[i];
-      decision = p.judged.decisions[i];
-    } else if (p.k === 'execute') {
-      unit = p.portal.stmt.units[0];
+      return units[p.idx < units.length ? p.idx : units.length - 1];
+    }
+    return p.k === 'execute' ? p.portal.stmt.units[0] : p.unit;
+  }
+
+  private recordResult(p: ResultPending, r: { status: string; rows?: number; error?: string }, override: Decision | null): Promise<Result<void>> {
+    let decision: Decision;
+    let params: (string | null)[] | undefined;
+    const unit = this.unitOf(p);
+    if (p.k === 'query') decision = p.judged.decisions[p.idx < p.judged.units.length ? p.idx : p.judged.units.length - 1];
+    else if (p.k === 'execute') {
       decision = p.portal.stmt.decision;
       if (p.portal.bind) params = bindParams(p.portal.bind);
-    } else {
-      unit = p.unit;
-      decision = p.decision;
-    }
+    } else decision = p.decision;
     if (!unit) return Promise.resolve({ ok: true, value: undefined });
-    const shape = p.k === 'execute' ? p.portal.shape : p.shape;
+    const shape = p.k === 'execute' && p.fromPortal ? p.portal.shape : p.shape;
     return this.session.record({
       unit,
       decision: override ?? decision,
@@ -697,6 +844,15 @@ export class Relay {
     this.close(`protocol error: ${message}`, true);
   }
 
+  /**
+   * The upstream sent something we did not expect where we are: we no longer know what a
+   * message belongs to, so nothing more is relayed (audited; the caller gets a FATAL error).
+   */
+  private upstreamViolation(message: string): void {
+    void this.session.protocolError(`upstream: ${message}`, { sqlstate: '08P01' });
+    this.fatal(`protocol error: ${message}; session closed`);
+  }
+
   private fatal(message: string, e?: Error): void {
     this.o.log.error({ err: e?.message }, message);
     if (!this.closed) {
@@ -707,14 +863,18 @@ export class Relay {
   }
 }
 
-function describePortal(name: string): Buffer {
-  const body = Buffer.from(`P${name}\0`, 'utf8');
-  const out = Buffer.allocUnsafe(5 + body.length);
-  out[0] = F.Describe;
-  out.writeInt32BE(4 + body.length, 1);
-  body.copy(out, 5);
-  return out;
+/** Statement kinds after which the catalog may be out of date. */
+const SCHEMA_KINDS = new Set(['create', 'alter', 'drop', 'comment', 'grant', 'revoke']);
+
+function changesSchema(unit: Unit): boolean {
+  const kinds = unit.match.statement;
+  if (!Array.isArray(kinds)) return false;
+  for (const k of kinds) if (SCHEMA_KINDS.has(k)) return true;
+  return false;
 }
+
+/** Errors that say the schema changed under a cached plan or name. */
+const SCHEMA_CHANGED = new Set(['0A000', '42P01', '42703', '42P07']);
 
 /** One syscall for a pump's worth of messages; false when the socket's buffer is full. */
 function writeAll(s: Socket, out: Buffer[]): boolean {

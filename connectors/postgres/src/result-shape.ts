@@ -3,8 +3,9 @@
  * DataRow rewriting that applies the plan. Rows are only decoded when the plan masks
  * something (`plan.any`) or a timeline sample is being taken.
  */
-import type { ColumnMaskPlan, Masker } from '@gatehouse/core';
+import type { ColumnMaskPlan, ColumnOrigin, Masker } from '@gatehouse/core';
 import { binaryToText, JSONB_OID, TEXTUAL_OIDS } from './binary-text.js';
+import type { Catalog } from './catalog.js';
 import { B, Reader } from './wire.js';
 
 export interface ResultShape {
@@ -14,28 +15,43 @@ export interface ResultShape {
   formats: Uint8Array;
   /** Null when masking is inactive for the session or masks no column of this shape. */
   plan: ColumnMaskPlan | null;
+  /** Some column names a table OID the catalog does not know (yet): traced by output name. */
+  unresolved: boolean;
 }
 
-export function readRowDescription(msg: Buffer, masker: Masker): ResultShape {
+/**
+ * Columns of a RowDescription and, for a masked caller, the masking plan. With a catalog,
+ * each column's (table OID, attribute number) is resolved to `schema.table.column`, and
+ * the plan follows the origin, not the output name.
+ */
+export function readRowDescription(msg: Buffer, masker: Masker, catalog: Catalog | null): ResultShape {
   const r = new Reader(msg, 5);
   const n = r.int16();
   if (n < 0) throw new RangeError('RowDescription: bad column count');
   const names: string[] = new Array(n);
   const types = new Int32Array(n);
   const formats = new Uint8Array(n);
+  const origins: (ColumnOrigin | null)[] | null = catalog ? new Array(n) : null;
+  let unresolved = false;
   for (let i = 0; i < n; i++) {
     names[i] = r.cstring();
-    r.pos += 6; // table oid, attnum
+    const table = r.int32() >>> 0;
+    const attnum = r.int16();
+    if (origins && catalog) {
+      const o = catalog.origin(table, attnum);
+      if (o === undefined) unresolved = true;
+      origins[i] = o ?? null;
+    }
     types[i] = r.int32();
     r.pos += 6; // typlen, typmod
     formats[i] = r.int16() === 1 ? 1 : 0;
   }
   let plan: ColumnMaskPlan | null = null;
   if (masker.active) {
-    const p = masker.planColumns(names);
+    const p = masker.planColumns(names, origins ?? undefined);
     if (p.any) plan = p;
   }
-  return { names, types, formats, plan };
+  return { names, types, formats, plan, unresolved };
 }
 
 /**

@@ -3,7 +3,7 @@
  * @gatehouse/policy; a text the parser rejects is refused unless `on_parse_error: allow`.
  */
 import type { Decision, Session, Unit } from '@gatehouse/core';
-import { sqlUnits } from '@gatehouse/policy';
+import { restrictedSqlViolation, sqlUnits, type RestrictedSqlView } from '@gatehouse/policy';
 
 export interface Judged {
   units: readonly Unit[];
@@ -16,6 +16,8 @@ export interface Judged {
 }
 
 const PARSE_ERROR_RULE = 'parse-error';
+/** Rule name of a refusal by restricted SQL (masking_mode: restricted). */
+export const RESTRICTED_RULE = 'masking-restricted';
 
 /** A unit for text the classifier could not parse (only used with `on_parse_error: allow`). */
 export function opaqueUnit(text: string, kind = 'unknown'): Unit {
@@ -29,8 +31,13 @@ export function unitsFor(sql: string, database: string, onParseError: 'deny' | '
   return { units: [opaqueUnit(sql)], parseError: r.error.message };
 }
 
-/** Decide every unit; `review` decisions are settled by the Session (async). */
-export function judge(session: Session, units: readonly Unit[], parseError: string | null): Judged | Promise<Judged> {
+/**
+ * Decide every unit; `review` decisions are settled by the Session (async). `restricted`
+ * (a masked caller under `masking_mode: restricted`) refuses a statement the rules allow
+ * but whose output masking could not follow: an expression over a masked column, a
+ * whole-row reference, a view over a masked column, a user function, procedural code.
+ */
+export function judge(session: Session, units: readonly Unit[], parseError: string | null, restricted: RestrictedSqlView | null = null): Judged | Promise<Judged> {
   if (parseError !== null) {
     const d: Decision = { action: 'deny', rule: PARSE_ERROR_RULE, reason: 'statement could not be classified' };
     return { units, decisions: units.map(() => d), deny: d, denyIndex: 0 };
@@ -38,7 +45,11 @@ export function judge(session: Session, units: readonly Unit[], parseError: stri
   const decisions: Decision[] = new Array(units.length);
   let review = false;
   for (let i = 0; i < units.length; i++) {
-    const d = session.decide(units[i]);
+    let d = session.decide(units[i]);
+    if (restricted && d.action !== 'deny') {
+      const why = restrictedSqlViolation(units[i], restricted);
+      if (why !== null) d = { action: 'deny', rule: RESTRICTED_RULE, reason: why.replace(/^gatehouse: /, '') };
+    }
     decisions[i] = d;
     if (d.action === 'review') review = true;
   }

@@ -138,6 +138,7 @@ t.test('DataRow masking: text, binary text types, binary numbers, NULLs, lengths
       { name: 'blob', oid: 17, format: 1 },
     ]),
     masker,
+    null,
   );
   t.same(shape.names, ['id', 'card', 'note', 'card', 'gone', 'blob']);
   const int4 = Buffer.alloc(4);

@@ -45,11 +45,34 @@ export interface ColumnMaskPlan {
   any: boolean;
 }
 
+/**
+ * Where a result column comes from, when the protocol says (PostgreSQL RowDescription table
+ * OID + attribute number resolved through the catalog; MySQL `org_table`/`org_name`).
+ * Masking keys on this, not on the output name, so an alias never matters.
+ */
+export interface ColumnOrigin {
+  schema: string;
+  table: string;
+  column: string;
+}
+
 /** packages/masking, already resolved for one identity (group exemptions applied). */
 export interface Masker {
   /** False when no masking rule applies to this identity at all. */
   readonly active: boolean;
-  planColumns(names: readonly string[]): ColumnMaskPlan;
+  /**
+   * One mask per result column. `origins[i]`, when known, decides column rules
+   * (`column`, `table.column`, `schema.table.column`); a one-part rule also matches the
+   * output name, so an expression labelled like a masked column stays masked.
+   */
+  planColumns(names: readonly string[], origins?: readonly (ColumnOrigin | null)[]): ColumnMaskPlan;
+  /**
+   * The configured column rule (as written) that could mask a column with this bare name in
+   * some table, or null. Restricted SQL uses it to refuse expressions over masked columns.
+   */
+  maskedColumn?(name: string): string | null;
+  /** The configured column rule masking this exact origin, or null. */
+  maskedOrigin?(origin: ColumnOrigin): string | null;
   /** Detector-based masking of free text. */
   maskText(text: string): string;
   /** JSON-path rules and detectors over a parsed JSON value. */

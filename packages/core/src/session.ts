@@ -190,27 +190,32 @@ export class Session {
     const { metrics, connector } = this.services;
     const durationMs = r.result.durationMs ?? Date.now() - r.startedAt;
     metrics?.unit(connector.name, r.decision.action, durationMs);
-    const params = r.params && this.masker.active ? r.params.map((p) => (typeof p === 'string' ? this.masker.maskText(p) : p)) : r.params;
+    const m = this.masker;
+    const params = r.params && m.active ? r.params.map((p) => (typeof p === 'string' ? m.maskText(p) : p)) : r.params;
+    // A masked caller's statement text and error text can quote values (literals, error
+    // messages): what goes to data_dir is masked as the caller sees it.
+    const text = m.active ? m.maskText(r.unit.text) : r.unit.text;
+    const error = m.active && r.result.error !== undefined ? m.maskText(r.result.error) : r.result.error;
     const decision: Decision = r.decision.rule ? { action: r.decision.action, rule: r.decision.rule } : { action: r.decision.action };
     this.recording?.append({
       t: r.startedAt - this.startedAt,
       type: r.unit.type,
-      text: r.unit.text,
+      text,
       decision: r.decision.action,
       rule: r.decision.rule,
       status: r.result.status,
       rows: r.result.rows,
       bytes: r.result.bytes,
       durationMs,
-      error: r.result.error,
+      error,
       sample: r.sample,
     });
     return this.append({
       kind: 'unit',
       time: new Date(r.startedAt).toISOString(),
-      unit: { type: r.unit.type, text: r.unit.text, ...(params ? { params } : {}), attributes: r.attributes ? { ...r.unit.match, ...r.attributes } : r.unit.match },
+      unit: { type: r.unit.type, text, ...(params ? { params } : {}), attributes: r.attributes ? { ...r.unit.match, ...r.attributes } : r.unit.match },
       decision,
-      result: { ...r.result, durationMs },
+      result: { ...r.result, durationMs, ...(error !== undefined ? { error } : {}) },
     });
   }
 

@@ -3,7 +3,7 @@
  * that apply to a caller (applies_to / exempt) and returns a Masker, cached per distinct
  * set of applicable rules so sessions of the same kind of caller share one.
  */
-import type { ColumnMaskPlan, Identity, Masker, MaskingEngine, MaskingRuleConfig, Result, ValueMask } from '@gatehouse/core';
+import type { ColumnMaskPlan, ColumnOrigin, Identity, Masker, MaskingEngine, MaskingRuleConfig, Result, ValueMask } from '@gatehouse/core';
 import { err, matchesSelector, ok } from '@gatehouse/core';
 import { detectors, type DetectorName } from './detectors.js';
 import { JsonMasker, type PathRule } from './json-mask.js';
@@ -21,7 +21,7 @@ interface CompiledRule {
   order: number;
   strategy: Strategy;
   nulls: boolean;
-  columns: ((name: string) => boolean)[];
+  columns: ColumnSpec[];
   paths: PathRule[];
   detectors: DetectorName[];
 }
@@ -42,10 +42,11 @@ export function compileMasking(rules: MaskingRuleConfig[], opts: CompileMaskingO
     if (!r.columns?.length && !r.json?.length && !r.detectors?.length) {
       return err('masking.config', `${label}: needs columns, json or detectors`);
     }
-    const columns: CompiledRule['columns'] = [];
+    const columns: ColumnSpec[] = [];
     for (const c of r.columns ?? []) {
-      if (typeof c !== 'string' || c === '') return err('masking.config', `${label}: empty column name`);
-      columns.push(columnMatcher(c));
+      const spec = columnSpec(c);
+      if (!spec) return err('masking.config', `${label}: column "${String(c)}" must be column, table.column or schema.table.column`);
+      columns.push(spec);
     }
     const paths: PathRule[] = [];
     for (const p of r.json ?? []) {
@@ -61,8 +62,34 @@ export function compileMasking(rules: MaskingRuleConfig[], opts: CompileMaskingO
   return ok(new RuleSetMaskingEngine(compiled));
 }
 
-/** Case-insensitive column name; `*` matches any run of characters. */
-function columnMatcher(pattern: string): (name: string) => boolean {
+/**
+ * A column rule: `column`, `table.column` or `schema.table.column`, each part a
+ * case-insensitive name where `*` matches any run of characters. Table and schema parts
+ * only ever match a traced origin, never an output label.
+ */
+interface ColumnSpec {
+  text: string;
+  column: (name: string) => boolean;
+  table: ((name: string) => boolean) | null;
+  schema: ((name: string) => boolean) | null;
+}
+
+function columnSpec(text: unknown): ColumnSpec | null {
+  if (typeof text !== 'string' || text === '') return null;
+  const parts = text.split('.');
+  if (parts.length > 3 || parts.some((p) => p === '')) return null;
+  const column = nameMatcher(parts[parts.length - 1]);
+  const table = parts.length >= 2 ? nameMatcher(parts[parts.length - 2]) : null;
+  const schema = parts.length === 3 ? nameMatcher(parts[0]) : null;
+  return { text, column, table, schema };
+}
+
+function specMatchesOrigin(s: ColumnSpec, o: ColumnOrigin): boolean {
+  return s.column(o.column) && (!s.table || s.table(o.table)) && (!s.schema || s.schema(o.schema));
+}
+
+/** Case-insensitive name; `*` matches any run of characters. */
+function nameMatcher(pattern: string): (name: string) => boolean {
   const lower = pattern.toLowerCase();
   if (!lower.includes('*')) return (n) => n === pattern || n === lower || n.toLowerCase() === lower;
   const re = new RegExp('^' + lower.split('*').map((s) => s.replace(/[\\^$.|?+()[\]{}]/g, '\\$&')).join('.*') + '$', 'i');
@@ -94,6 +121,8 @@ class RuleSetMaskingEngine implements MaskingEngine {
 const INACTIVE: Masker = Object.freeze({
   active: false,
   planColumns: (names: readonly string[]): ColumnMaskPlan => ({ columns: names.map(() => null), any: false }),
+  maskedColumn: () => null,
+  maskedOrigin: () => null,
   maskText: (t: string) => t,
   maskJson: (value: unknown) => ({ value, changed: false }),
 });
@@ -125,15 +154,25 @@ class RuleSetMasker implements Masker {
     );
   }
 
-  planColumns(names: readonly string[]): ColumnMaskPlan {
+  planColumns(names: readonly string[], origins?: readonly (ColumnOrigin | null)[]): ColumnMaskPlan {
     const columns: (ValueMask | null)[] = new Array(names.length);
     let any = false;
     for (let i = 0; i < names.length; i++) {
-      const m = this.columnMask(names[i]);
+      const m = this.columnMask(names[i], origins?.[i] ?? null);
       columns[i] = m;
       if (m) any = true;
     }
     return { columns, any };
+  }
+
+  maskedColumn(name: string): string | null {
+    for (const r of this.columnRules) for (const s of r.columns) if (s.column(name)) return s.text;
+    return null;
+  }
+
+  maskedOrigin(origin: ColumnOrigin): string | null {
+    for (const r of this.columnRules) for (const s of r.columns) if (specMatchesOrigin(s, origin)) return s.text;
+    return null;
   }
 
   maskText(text: string): string {
@@ -144,8 +183,16 @@ class RuleSetMasker implements Masker {
     return this.json.mask(value);
   }
 
-  private columnMask(name: string): ValueMask | null {
-    for (const r of this.columnRules) for (const m of r.columns) if (m(name)) return r.strategy;
+  /**
+   * A traced origin decides; a one-part rule (`card_number`) also matches the output label,
+   * so `SELECT x AS card_number` stays masked even where the origin is unknown.
+   */
+  private columnMask(name: string, origin: ColumnOrigin | null): ValueMask | null {
+    for (const r of this.columnRules) {
+      for (const s of r.columns) {
+        if ((origin && specMatchesOrigin(s, origin)) || (!s.table && s.column(name))) return r.strategy;
+      }
+    }
     return this.detectorMask;
   }
 }

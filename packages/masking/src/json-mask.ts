@@ -42,6 +42,7 @@ export class JsonMasker {
     }
     if (best) return maskWhole(node, best);
     if (typeof node === 'string') return this.detectors.length ? maskWithDetectors(node, this.detectors, false) : node;
+    if (typeof node === 'number') return this.detectors.length ? this.maskNumber(node) : node;
     if (node === null || typeof node !== 'object') return node;
     if (depth >= MAX_JSON_DEPTH) return REDACTED;
     const scanLeaves = this.detectors.length > 0;
@@ -57,6 +58,7 @@ export class JsonMasker {
     }
     const obj = node as Record<string, unknown>;
     let copy: Record<string, unknown> | null = null;
+    let renamed = false;
     for (const key in obj) {
       const next = this.advance(states, key);
       if (next.length === 0 && !scanLeaves) continue;
@@ -66,8 +68,33 @@ export class JsonMasker {
         // defineProperty: a JSON key named "__proto__" must stay a plain own property.
         Object.defineProperty(copy, key, { value: v, writable: true, enumerable: true, configurable: true });
       }
+      // A value used as a key (`{"4111…": {…}}`) is data too.
+      if (scanLeaves && maskWithDetectors(key, this.detectors, true) !== key) renamed = true;
     }
+    if (renamed) return this.renameKeys(copy ?? obj);
     return copy ?? node;
+  }
+
+  /**
+   * Integers long enough to be a card or account number are scanned as their digits. One
+   * that JSON.parse could not hold exactly (beyond 2^53) has already lost its digits, so it
+   * cannot be judged: it becomes `[REDACTED]` (fail closed).
+   */
+  private maskNumber(n: number): unknown {
+    if (!Number.isInteger(n) || Math.abs(n) < 1e11) return n;
+    if (!Number.isSafeInteger(n)) return REDACTED;
+    const digits = String(n);
+    const m = maskWithDetectors(digits, this.detectors, false);
+    return m === digits ? n : m;
+  }
+
+  private renameKeys(obj: Record<string, unknown>): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    for (const key in obj) {
+      const k = maskWithDetectors(key, this.detectors, true) as string;
+      Object.defineProperty(out, k, { value: obj[key], writable: true, enumerable: true, configurable: true });
+    }
+    return out;
   }
 
   private advance(states: number[], key: string | number): number[] {

@@ -116,8 +116,10 @@ t.test('JSON detectors on string leaves, and the first rule naming a node wins',
     { json: ['$.card'], with: 'redact' },
     { detectors: ['credit_card'], with: 'redact' },
   ]).forIdentity(who([]));
-  const r = m.maskJson({ card: '4111111111111111', list: [{ note: 'paid 4111 1111 1111 1111' }], n: 4111111111111111 });
-  t.same(r.value, { card: '************1111', list: [{ note: 'paid [REDACTED]' }], n: 4111111111111111 });
+  const r = m.maskJson({ card: '4111111111111111', list: [{ note: 'paid 4111 1111 1111 1111' }], n: 4111111111111111, id: 42 });
+  t.same(r.value, { card: '************1111', list: [{ note: 'paid [REDACTED]' }], n: '[REDACTED]', id: 42 }, 'a card held as a JSON number is masked too');
+  const keyed = m.maskJson(JSON.parse('{"4111111111111111": {"ok": true}, "big": 12345678901234567890, "small": 12345}'));
+  t.same(keyed.value, { '[REDACTED]': { ok: true }, big: '[REDACTED]', small: 12345 }, 'a card used as a key is masked; an integer past 2^53 cannot be judged and is redacted');
 });
 
 t.test('deep JSON is masked whole rather than overflowing', async (t) => {
@@ -163,4 +165,29 @@ t.test('compile errors', async (t) => {
   t.ok(compileMasking([]).ok);
   const none = compileMasking([]);
   if (none.ok) t.equal(none.value.forIdentity(who([])).active, false);
+});
+
+t.test('column rules by origin: column, table.column, schema.table.column; aliases never matter', async (t) => {
+  const r = compileMasking([{ columns: ['card_number', 'customers.ssn', 'hr.staff.salary'], with: 'redact' }]);
+  if (!r.ok) throw new Error(r.error.message);
+  const m = r.value.forIdentity(who([]));
+  const o = (schema: string, table: string, column: string) => ({ schema, table, column });
+  const plan = m.planColumns(
+    ['x', 'y', 'z', 'w', 'ssn', 'card_number'],
+    [o('public', 'cards', 'card_number'), o('public', 'customers', 'ssn'), o('hr', 'staff', 'salary'), o('public', 'staff', 'salary'), o('public', 'employees', 'ssn'), null],
+  );
+  t.same(
+    plan.columns.map((c) => c !== null),
+    [true, true, true, false, false, true],
+    'aliased origins masked; a table- or schema-scoped rule does not mask another table; an unknown origin falls back to the label for one-part rules',
+  );
+  t.equal(m.maskedColumn?.('CARD_NUMBER'), 'card_number');
+  t.equal(m.maskedColumn?.('ssn'), 'customers.ssn', 'a bare name that a scoped rule could mask');
+  t.equal(m.maskedColumn?.('holder'), null);
+  t.equal(m.maskedOrigin?.(o('public', 'customers', 'ssn')), 'customers.ssn');
+  t.equal(m.maskedOrigin?.(o('public', 'employees', 'ssn')), null);
+  const bad = compileMasking([{ columns: ['a.b.c.d'], with: 'redact' }]);
+  t.notOk(bad.ok, 'four-part names are refused at load');
+  const empty = compileMasking([{ columns: ['a..b'], with: 'redact' }]);
+  t.notOk(empty.ok, 'an empty part is refused at load');
 });

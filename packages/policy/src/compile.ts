@@ -6,7 +6,8 @@
 import type { Action, Decision, Identity, PolicyEngine, Result, RuleConfig, Unit } from '@gatehouse/core';
 import { err, ok } from '@gatehouse/core';
 import { celEnvironment, compileCondition, firstLine, type Condition } from './cel.js';
-import { compileAnyOf } from './glob.js';
+import { compileAnyOf, compileGlob } from './glob.js';
+import { SQL_KINDS } from './sql-kinds.js';
 import { isKnownMatchKey, knownMatchKeys, unitVariable } from './match-keys.js';
 
 export { knownMatchKeys };
@@ -56,8 +57,10 @@ export function compilePolicy(rules: RuleConfig[], opts: CompilePolicyOptions): 
       if (list.length === 0 || list.some((v) => typeof v !== 'string' || v === '')) {
         return err('policy.config', `${label}: match key "${key}" needs one or more non-empty strings`);
       }
+      const dead = deadValue(type, key, list as string[]);
+      if (dead !== null) return err('policy.config', `${label}: match key "${key}": "${dead}" can never match (known: ${KNOWN_VALUES[key].join(', ')})`);
       keys.push(key.startsWith('header.') ? key.toLowerCase() : key);
-      tests.push(compileAnyOf(list));
+      tests.push(compileAnyOf(key === 'where' ? widenWhere(list as string[]) : list));
     }
     let when: Condition | null = null;
     if (rule.when !== undefined) {
@@ -67,7 +70,50 @@ export function compilePolicy(rules: RuleConfig[], opts: CompilePolicyOptions): 
     }
     compiled.push({ name: rule.name, action: rule.action, keys, tests, when, decision: ruleDecision(rule.name, rule.action) });
   }
-  return ok(new FirstMatchPolicy(compiled));
+  // Opaque procedural code (dynamic SQL, other languages, triggers) cannot be judged by
+  // deny/review rules, so where any apply it is refused unless a rule allowed it first.
+  const restrictive = compiled.some((r) => r.action !== 'allow');
+  return ok(new FirstMatchPolicy(compiled, restrictive));
+}
+
+/**
+ * Values SQL units can carry for closed-vocabulary keys: a rule value matching none of them
+ * is a typo (`absnet`) that would make a silently dead rule, so it is refused at load.
+ */
+const KNOWN_VALUES: Record<string, readonly string[]> = {
+  where: ['present', 'absent', 'trivial', 'n/a'],
+  statement: [...SQL_KINDS, 'fetch', 'function_call', 'unknown'],
+};
+
+function deadValue(type: string, key: string, values: string[]): string | null {
+  if ((type !== 'postgres' && type !== 'mysql') || !KNOWN_VALUES[key]) return null;
+  for (const v of values) if (!KNOWN_VALUES[key].some((k) => compileGlob(v)(k))) return v;
+  return null;
+}
+
+/**
+ * A trivial WHERE (`WHERE true`, `1=1`, `id=id`) is no WHERE: a rule value matching
+ * `absent` also matches `trivial`, so existing `where: absent` rules catch `DELETE … WHERE true`.
+ */
+function widenWhere(values: string[]): string[] {
+  const matchesAbsent = values.some((v) => compileGlob(v)('absent'));
+  return matchesAbsent && !values.some((v) => compileGlob(v)('trivial')) ? [...values, 'trivial'] : values;
+}
+
+/** Rule name of the implicit refusal of opaque procedural code. */
+export const OPAQUE_RULE = 'opaque-procedure';
+const opaqueDecisions = new Map<string, Decision>();
+
+function opaqueDecision(why: string): Decision {
+  let d = opaqueDecisions.get(why);
+  if (!d) {
+    const reason =
+      `code that cannot be judged (${why || 'opaque'}) is refused while deny or review rules apply; ` +
+      'a rule must allow it explicitly (e.g. match: { statement: [do] }, action: allow)';
+    d = Object.freeze({ action: 'deny' as const, rule: OPAQUE_RULE, reason });
+    if (opaqueDecisions.size < 64) opaqueDecisions.set(why, d);
+  }
+  return d;
 }
 
 function ruleDecision(name: string, action: Action): Decision {
@@ -76,7 +122,11 @@ function ruleDecision(name: string, action: Action): Decision {
 }
 
 class FirstMatchPolicy implements PolicyEngine {
-  constructor(private readonly rules: readonly CompiledRule[]) {}
+  constructor(
+    private readonly rules: readonly CompiledRule[],
+    /** Any deny or review rule: then opaque procedural code is refused by default. */
+    private readonly restrictive: boolean,
+  ) {}
 
   decide(unit: Unit, identity: Identity, connector: { name: string; type: string }): Decision {
     let vars: Record<string, unknown> | null = null; // built once, only if a condition runs
@@ -95,6 +145,7 @@ class FirstMatchPolicy implements PolicyEngine {
       }
       if (result) return r.decision;
     }
+    if (this.restrictive && unit.context.opaque === true) return opaqueDecision(String(unit.context.opaqueReason ?? ''));
     return DEFAULT_ALLOW;
   }
 }

@@ -8,6 +8,8 @@
 export { compilePolicy, knownMatchKeys } from './compile.js';
 export type { CompilePolicyOptions } from './compile.js';
 export { initSqlParser, classifySql, sqlParserReady } from './sql-classify.js';
-export type { SqlStatement } from './sql-classify.js';
+export type { SqlStatement, SqlWhere } from './sql-classify.js';
+export { restrictedSqlViolation } from './restricted-sql.js';
+export type { SqlColumnUse, RestrictedSqlView } from './restricted-sql.js';
 export { sqlUnits, sqlUnitCacheSize } from './sql-units.js';
 export { compileGlob } from './glob.js';

@@ -85,16 +85,3 @@ export function kindOfNode(type: string, body: Record<string, unknown>): string 
   if (type.startsWith('Drop')) return 'drop';
   return 'other';
 }
-
-/**
- * DO bodies are PL/pgSQL, which the SQL parser does not parse. We scan the body's words
- * for data-changing keywords and add them to `kinds`: crude, but it fails towards "more
- * kinds" (a deny rule fires), never fewer. Dynamic SQL (`EXECUTE 'DEL' || 'ETE …'`) still
- * hides from this, which is why the docs advise denying `do` for untrusted callers.
- */
-const DO_WORDS = /\b(insert|update|delete|merge|copy|create|alter|drop|truncate|grant|revoke|execute|call)\b/gi;
-export function kindsInDoBody(body: string): string[] {
-  const found = new Set<string>();
-  for (const m of body.matchAll(DO_WORDS)) found.add(m[1].toLowerCase());
-  return [...found];
-}

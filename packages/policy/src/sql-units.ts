@@ -62,6 +62,7 @@ function toUnit(s: SqlStatement, database: string | undefined): Unit {
   const tables = Object.freeze(s.tables) as string[];
   const match: Unit['match'] = { statement: kinds, tables, where: s.where };
   if (database !== undefined) match.database = database;
-  const context = Object.freeze({ kind: s.kind, kinds, tables, where: s.where, text: s.text });
+  // `columns` is already frozen by the classifier: restricted SQL reads it per masked session.
+  const context = Object.freeze({ kind: s.kind, kinds, tables, where: s.where, text: s.text, opaque: s.opaque, opaqueReason: s.opaqueReason, columns: s.columns });
   return Object.freeze({ type: 'statement' as const, text: s.text, match: Object.freeze(match), context });
 }

@@ -170,3 +170,13 @@ t.test('no rules: everything is allowed', async (t) => {
   const p = engine([]);
   t.same(p.decide(unit('DROP TABLE t'), alice, pg), { action: 'allow' });
 });
+
+t.test('a where: or statement: value that can never match is refused at load', async (t) => {
+  const typo = compilePolicy([{ name: 'bulk', match: { statement: ['delete'], where: 'absnet' }, action: 'review' }], { connectorType: 'postgres' });
+  t.notOk(typo.ok);
+  if (!typo.ok) t.match(typo.error.message, /rule "bulk": match key "where": "absnet" can never match/);
+  const kind = compilePolicy([{ name: 'k', match: { statement: ['dorp'] }, action: 'deny' }], { connectorType: 'postgres' });
+  t.notOk(kind.ok, 'an unknown statement kind is refused');
+  const globs = compilePolicy([{ name: 'g', match: { statement: ['*'], where: ['abs*', 'trivial'] }, action: 'deny' }], { connectorType: 'postgres' });
+  t.ok(globs.ok, 'globs that match a known value are fine');
+});

@@ -17,7 +17,7 @@ const corpus: [string, string, string[], string[], string][] = [
   ['UPDATE accounts SET balance = 0 WHERE id = 1', 'update', ['update'], ['accounts'], 'present'],
   ['DELETE FROM orders', 'delete', ['delete'], ['orders'], 'absent'],
   ['DELETE FROM orders o USING customers c WHERE o.cid = c.id', 'delete', ['delete'], ['orders', 'customers'], 'present'],
-  ['MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN DELETE', 'merge', ['merge'], ['t', 's'], 'n/a'],
+  ['MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN DELETE', 'merge', ['merge', 'delete'], ['t', 's'], 'present'],
   ['WITH d AS (DELETE FROM audit_log RETURNING *) SELECT count(*) FROM d', 'select', ['select', 'delete'], ['audit_log'], 'absent'],
   ['WITH u AS (UPDATE t SET a = 1 WHERE b RETURNING *) SELECT * FROM u', 'select', ['select', 'update'], ['t'], 'present'],
   ['WITH users AS (SELECT * FROM users) SELECT * FROM users', 'select', ['select'], ['users'], 'n/a'],
@@ -54,7 +54,7 @@ const corpus: [string, string, string[], string[], string][] = [
   ['ROLLBACK', 'rollback', ['rollback'], [], 'n/a'],
   ['SAVEPOINT s1', 'savepoint', ['savepoint'], [], 'n/a'],
   ['CALL refresh_all(1)', 'call', ['call'], [], 'n/a'],
-  ['DO $$BEGIN DELETE FROM t; END$$', 'do', ['do', 'delete'], [], 'n/a'],
+  ['DO $$BEGIN DELETE FROM t; END$$', 'do', ['do', 'delete'], ['t'], 'absent'],
   ["DO $body$ BEGIN RAISE NOTICE 'hi'; END $body$", 'do', ['do'], [], 'n/a'],
   ['LISTEN ch', 'listen', ['listen'], [], 'n/a'],
   ["NOTIFY ch, 'x'", 'notify', ['notify'], [], 'n/a'],
@@ -136,8 +136,19 @@ t.test('sqlUnits builds frozen, cached units', async (t) => {
   const [sel, del] = a.value;
   t.equal(sel.type, 'statement');
   t.same(sel.match, { statement: ['select'], tables: ['cache_probe_1'], where: 'n/a' });
-  t.same(del.context, { kind: 'delete', kinds: ['delete'], tables: ['cache_probe_2'], where: 'absent', text: 'DELETE FROM cache_probe_2' });
+  t.same(del.context, {
+    kind: 'delete',
+    kinds: ['delete'],
+    tables: ['cache_probe_2'],
+    where: 'absent',
+    text: 'DELETE FROM cache_probe_2',
+    opaque: false,
+    opaqueReason: '',
+    columns: { output: [], expr: [], wholeRows: [], functions: [], relations: ['cache_probe_2'] },
+  });
   t.ok(Object.isFrozen(del) && Object.isFrozen(del.match) && Object.isFrozen(del.context) && Object.isFrozen(del.match.tables));
+  const cols = del.context.columns as { expr: string[] };
+  t.ok(Object.isFrozen(cols) && Object.isFrozen(cols.expr), 'the column-use summary is frozen too');
   t.throws(() => {
     (del.match.tables as string[]).push('x');
   });

@@ -2,7 +2,9 @@
  * Profiling harness: runs one pgbench load through an in-process gateway so that
  * `node --cpu-prof test/dist/bench/postgres/profile.js` captures only the gateway's work.
  * Env: PROFILE_DURABILITY (strict|batched, default batched), PROFILE_SECONDS (default 5),
- * PROFILE_MODE (pgbench -M, default prepared).
+ * PROFILE_MODE (pgbench -M, default prepared), PROFILE_RATE (pgbench -R: a fixed offered
+ * rate, so CPU per transaction compares like with like; default: as fast as it goes),
+ * PROFILE_MASKED (1: the caller is subject to masking, the default; 0: no masking rule).
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -28,9 +30,7 @@ connectors:
     allow: [ { groups: [payments] } ]
     rules:
       - { name: no-ddl, match: { statement: [drop, truncate] }, action: deny }
-    masking:
-      - { columns: [card_number], with: last4 }
-`,
+${process.env.PROFILE_MASKED === '0' ? '' : '    masking:\n      - { columns: [card_number], with: last4 }\n'}`,
   });
   const dir = mkdtempSync(join(tmpdir(), 'gh-prof-'));
   writeFileSync(join(dir, 'select1.sql'), 'SELECT 1;\n');
@@ -38,7 +38,7 @@ connectors:
   const cpu0 = process.cpuUsage();
   const r = await run(
     'pgbench',
-    ['-n', '-h', host, '-p', String(port), '-U', 'bench', '-c', '8', '-j', '2', '-T', process.env.PROFILE_SECONDS ?? '5', '-M', process.env.PROFILE_MODE ?? 'prepared', '-f', join(dir, 'select1.sql'), db.database],
+    ['-n', '-h', host, '-p', String(port), '-U', 'bench', '-c', '8', '-j', '2', '-T', process.env.PROFILE_SECONDS ?? '5', '-M', process.env.PROFILE_MODE ?? 'prepared', ...(process.env.PROFILE_RATE ? ['-R', process.env.PROFILE_RATE] : []), '-f', join(dir, 'select1.sql'), db.database],
     { env: { ...process.env, PGPASSWORD: TOKENS.billing } },
   );
   const cpu = process.cpuUsage(cpu0);

@@ -32,8 +32,11 @@ export const httpConnectorSchema: Schema = {
       },
     },
     max_body_bytes: { type: 'integer', minimum: 1024, maximum: 1073741824, default: 1048576 },
-    // Detector masking of non-JSON text responses costs a full buffer per response; opt in.
-    mask_text_bodies: { type: 'boolean', default: false },
+    // For a masked caller, a body the JSON rules cannot read (text, HTML, SSE, multipart, binary,
+    // no Content-Type): masked by the detectors, or refused with 502. Replaces mask_text_bodies.
+    unknown_content: { enum: ['detectors', 'refuse'], default: 'detectors' },
+    // X-HTTP-Method-Override & co. and `_method=`: judged as the method they name, or removed.
+    method_override: { enum: ['judge', 'strip'], default: 'judge' },
     // Request bodies up to this size are kept (masked) in the audit event; larger ones are streamed, not sampled.
     audit_body_bytes: { type: 'integer', minimum: 0, maximum: 65536, default: 4096 },
   },

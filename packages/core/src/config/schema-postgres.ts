@@ -1,5 +1,5 @@
 /** Keys of a `type: postgres` connector. Owned by connectors/postgres. */
-import { address, connectorBaseProperties, duration, str, type Schema } from './schema-common.js';
+import { address, connectorBaseProperties, duration, str, strList, type Schema } from './schema-common.js';
 
 export const postgresConnectorSchema: Schema = {
   type: 'object',
@@ -18,8 +18,19 @@ export const postgresConnectorSchema: Schema = {
         password: { type: 'string' },
         sslmode: { enum: ['disable', 'prefer', 'require', 'verify-full'], default: 'prefer' },
         ca: str,
+        by_group: {
+          type: 'array',
+          default: [],
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['groups', 'user'],
+            properties: { groups: { ...strList, minItems: 1 }, user: str, password: { type: 'string' } },
+          },
+        },
       },
     },
+    masking_mode: { enum: ['restricted', 'permissive'], default: 'restricted' },
     max_message_bytes: { type: 'integer', minimum: 1024, maximum: 1073741824, default: 16777216 },
     on_parse_error: { enum: ['deny', 'allow'], default: 'deny' },
     startup_timeout: duration('10s'),

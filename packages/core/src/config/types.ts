@@ -59,6 +59,18 @@ export interface PostgresUpstream {
   /** disable | prefer | require | verify-full */
   sslmode: 'disable' | 'prefer' | 'require' | 'verify-full';
   ca?: string;
+  /**
+   * Upstream roles by caller group: the first entry naming one of the caller's groups
+   * logs in with its user / password instead (e.g. a role with column grants for masked
+   * callers: the database's own grants back the gateway).
+   */
+  by_group: PostgresGroupLogin[];
+}
+
+export interface PostgresGroupLogin {
+  groups: string[];
+  user: string;
+  password?: string;
 }
 
 export interface PostgresConnectorConfig extends ConnectorBase {
@@ -74,6 +86,12 @@ export interface PostgresConnectorConfig extends ConnectorBase {
   max_result_message_bytes: number;
   /** Named prepared statements / portals one session may hold. */
   max_prepared_statements: number;
+  /**
+   * restricted (default): a masked caller's statement whose output masking cannot trace
+   * (an expression, whole-row reference, view or function over a masked column, procedural
+   * code) is refused. permissive: it runs, masked by output name and detectors only.
+   */
+  masking_mode: 'restricted' | 'permissive';
 }
 
 export interface HttpCredential {
@@ -100,8 +118,10 @@ export interface HttpConnectorConfig extends ConnectorBase {
   upstream: HttpUpstream;
   /** Largest body buffered for masking or JSON rules, bytes. */
   max_body_bytes: number;
-  /** Mask non-JSON text responses (text/*, xml, form) with the detectors. */
-  mask_text_bodies: boolean;
+  /** For a masked caller, bodies the JSON rules cannot read: masked by the detectors, or refused (502). */
+  unknown_content: 'detectors' | 'refuse';
+  /** Method-override headers and `_method=`: judged as the method they name, or removed before the upstream. */
+  method_override: 'judge' | 'strip';
   /** Request bodies up to this many bytes are sampled (masked) into the audit event. */
   audit_body_bytes: number;
 }
