@@ -120,7 +120,7 @@ export async function handleUpgrade(d: HandlerDeps, conn: CallerConnection, req:
       },
     });
     // The unit event must precede session.end in the log, so the Session is closed here.
-    d.track(recorded.then(() => closeCaller(conn, 'websocket closed', d.track)));
+    d.track(Promise.resolve(recorded).then(() => closeCaller(conn, 'websocket closed', d.track)));
   };
   upstream.on('error', () => upstream.destroy());
   socket.once('close', onClose);

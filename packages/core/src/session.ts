@@ -67,12 +67,39 @@ const NO_MASKING: Masker = {
   maskJson: (value) => ({ value, changed: false }),
 };
 
+/**
+ * The decisions for the units of one message (a multi-statement query, a request): one
+ * refusal refuses them all, because a protocol cannot run half of what it was sent.
+ */
+export interface Judgement {
+  units: readonly Unit[];
+  /** One per unit (allow decisions keep the allowing rule for the audit). */
+  decisions: Decision[];
+  /** The first refusal, if any. */
+  deny: Decision | null;
+  /** Index of the refused unit, -1 if none. */
+  denyIndex: number;
+}
+
+/**
+ * A connector's own objection to a unit the rules allowed (e.g. restricted SQL for a masked
+ * caller): a deny decision, or null.
+ */
+export type Veto = (unit: Unit) => Decision | null;
+
+/**
+ * `Session.record()`'s answer: synchronous when the audit promises durability within a
+ * window (`batched`: reply at once), a promise when the reply must wait for it (`strict`).
+ * Connectors never need to know which durability is configured.
+ */
+export type Recorded = Result<void> | Promise<Result<void>>;
+
 export class Session {
   readonly id = randomUUID();
   readonly startedAt = Date.now();
-  identity: Identity | null = null;
+  private identity_: Identity | null = null;
   /** Masking resolved for this caller; replaced at authentication. */
-  masker: Masker = NO_MASKING;
+  private masker_: Masker = NO_MASKING;
   private recording: SessionRecording | null = null;
   private units = 0;
   private ended = false;
@@ -85,12 +112,14 @@ export class Session {
     this.log = services.logger.child({ session: this.id });
   }
 
-  /**
-   * The audit log's promise: `strict` — a connector must await `record()` before the unit's
-   * final reply frame; `batched` — it may forward first (a failed write then fails the session).
-   */
-  get auditDurability(): 'strict' | 'batched' {
-    return this.services.audit.durability;
+  /** The authenticated caller, or null before authentication. */
+  get identity(): Identity | null {
+    return this.identity_;
+  }
+
+  /** The masking that applies to this caller (inactive until authenticated, or when no rule applies). */
+  get masker(): Masker {
+    return this.masker_;
   }
 
   /**
@@ -137,11 +166,11 @@ export class Session {
       return { ok: false, error: failure };
     }
     const identity = (verified as { ok: true; value: Identity }).value;
-    this.identity = identity;
-    this.masker = masking.forIdentity(identity);
+    this.identity_ = identity;
+    this.masker_ = masking.forIdentity(identity);
     const written = await this.append({ kind: 'session.start', meta: credentialMeta ? { ...this.peerMeta(), ...credentialMeta } : this.peerMeta() });
     if (!written.ok) {
-      this.identity = null;
+      this.identity_ = null;
       return written;
     }
     metrics?.sessionOpened(connector.name);
@@ -161,11 +190,37 @@ export class Session {
    * A `review` decision must be passed to `review()` before anything is forwarded.
    */
   decide(unit: Unit): Decision {
-    if (!this.identity) return { action: 'deny', rule: 'unauthenticated', reason: 'session is not authenticated' };
+    if (!this.identity_) return { action: 'deny', rule: 'unauthenticated', reason: 'session is not authenticated' };
     if (this.services.audit.failure) {
       return { action: 'deny', rule: 'audit-unavailable', reason: 'audit log unavailable; request refused' };
     }
-    return this.services.policy.decide(unit, this.identity, this.services.connector);
+    return this.services.policy.decide(unit, this.identity_, this.services.connector);
+  }
+
+  /**
+   * Decide every unit of one message, settle `review` decisions, and apply the connector's
+   * `veto` to what the rules allowed. Synchronous unless a review has to wait. The first
+   * refusal refuses the message; nothing of it may be forwarded.
+   */
+  judge(units: readonly Unit[], veto: Veto | null = null): Judgement | Promise<Judgement> {
+    const decisions: Decision[] = new Array(units.length);
+    let review = false;
+    for (let i = 0; i < units.length; i++) {
+      let d = this.decide(units[i]);
+      if (veto && d.action !== 'deny') d = veto(units[i]) ?? d;
+      decisions[i] = d;
+      if (d.action === 'review') review = true;
+    }
+    if (!review) return settle(units, decisions);
+    // A hard refusal anywhere refuses the message: nobody needs to be asked about the rest.
+    const hard = decisions.findIndex((d) => d.action === 'deny');
+    if (hard >= 0) return { units, decisions, deny: decisions[hard], denyIndex: hard };
+    return (async () => {
+      for (let i = 0; i < units.length; i++) {
+        if (decisions[i].action === 'review') decisions[i] = await this.review(units[i], decisions[i]);
+      }
+      return settle(units, decisions);
+    })();
   }
 
   /**
@@ -185,17 +240,19 @@ export class Session {
    * Resolves once the event is as durable as `audit.durability` promises; an error
    * result means the audit write failed and the connector must fail the unit.
    */
-  async record(r: UnitRecord): Promise<Result<void>> {
+  record(r: UnitRecord): Recorded {
     this.units++;
     const { metrics, connector } = this.services;
     const durationMs = r.result.durationMs ?? Date.now() - r.startedAt;
     metrics?.unit(connector.name, r.decision.action, durationMs);
-    const m = this.masker;
-    const params = r.params && m.active ? r.params.map((p) => (typeof p === 'string' ? m.maskText(p) : p)) : r.params;
-    // A masked caller's statement text and error text can quote values (literals, error
-    // messages): what goes to data_dir is masked as the caller sees it.
+    const m = this.masker_;
+    // What goes to data_dir is what a masked caller may see: statement text and errors can
+    // quote values (literals, error messages); parameters, samples and attributes too.
     const text = m.active ? m.maskText(r.unit.text) : r.unit.text;
     const error = m.active && r.result.error !== undefined ? m.maskText(r.result.error) : r.result.error;
+    const params = r.params && m.active ? (maskStrings(r.params, m) as unknown[]) : r.params;
+    const sample = r.sample !== undefined && m.active ? maskStrings(r.sample, m) : r.sample;
+    const attributes = r.attributes && m.active ? (maskStrings(r.attributes, m) as Record<string, unknown>) : r.attributes;
     const decision: Decision = r.decision.rule ? { action: r.decision.action, rule: r.decision.rule } : { action: r.decision.action };
     this.recording?.append({
       t: r.startedAt - this.startedAt,
@@ -208,12 +265,12 @@ export class Session {
       bytes: r.result.bytes,
       durationMs,
       error,
-      sample: r.sample,
+      sample,
     });
     return this.append({
       kind: 'unit',
       time: new Date(r.startedAt).toISOString(),
-      unit: { type: r.unit.type, text, ...(params ? { params } : {}), attributes: r.attributes ? { ...r.unit.match, ...r.attributes } : r.unit.match },
+      unit: { type: r.unit.type, text, ...(params ? { params } : {}), attributes: attributes ? { ...r.unit.match, ...attributes } : r.unit.match },
       decision,
       result: { ...r.result, durationMs, ...(error !== undefined ? { error } : {}) },
     });
@@ -241,14 +298,14 @@ export class Session {
     return { peer: `${p.address}:${p.port}`, tls: p.tls, ...(p.claimedUser ? { claimedUser: p.claimedUser } : {}), ...p.meta };
   }
 
-  private async append(e: Partial<AuditEventInput> & Pick<AuditEventInput, 'kind'>): Promise<Result<void>> {
+  private append(e: Partial<AuditEventInput> & Pick<AuditEventInput, 'kind'>): Recorded {
     const event: AuditEventInput = {
       time: e.time ?? new Date().toISOString(),
       kind: e.kind,
       connector: this.services.connector.name,
       protocol: this.services.connector.type,
       session: this.id,
-      identity: e.identity !== undefined ? e.identity : this.identity ? pickIdentity(this.identity) : null,
+      identity: e.identity !== undefined ? e.identity : this.identity_ ? pickIdentity(this.identity_) : null,
       ...(e.unit ? { unit: e.unit } : {}),
       ...(e.decision ? { decision: e.decision } : {}),
       ...(e.result ? { result: e.result } : {}),
@@ -264,13 +321,13 @@ export class Session {
       appended.catch(this.onLateAuditFailure);
       return RECORDED;
     }
-    try {
-      await appended;
-      return RECORDED;
-    } catch (e) {
-      this.log.error({ err: (e as Error).message }, 'audit append failed; refusing work');
-      return AUDIT_UNAVAILABLE;
-    }
+    return appended.then(
+      () => RECORDED,
+      (err: Error) => {
+        this.log.error({ err: err.message }, 'audit append failed; refusing work');
+        return AUDIT_UNAVAILABLE;
+      },
+    );
   }
 
   private readonly onLateAuditFailure = (e: Error) => {
@@ -281,6 +338,33 @@ export class Session {
 /** Shared, frozen results: the per-unit path allocates none. */
 const RECORDED: Result<void> = Object.freeze({ ok: true, value: undefined }) as Result<void>;
 const AUDIT_UNAVAILABLE: Result<void> = Object.freeze(err('audit.unavailable', 'audit log unavailable; request refused'));
+
+function settle(units: readonly Unit[], decisions: Decision[]): Judgement {
+  for (let i = 0; i < decisions.length; i++) {
+    if (decisions[i].action !== 'allow') return { units, decisions, deny: decisions[i], denyIndex: i };
+  }
+  return { units, decisions, deny: null, denyIndex: -1 };
+}
+
+/** Every string inside a JSON-like value through the caller's detectors (copy only where changed). */
+function maskStrings(v: unknown, m: Masker, depth = 0): unknown {
+  if (typeof v === 'string') return m.maskText(v);
+  if (v === null || typeof v !== 'object' || depth > 32) return v;
+  if (Array.isArray(v)) {
+    let out: unknown[] | null = null;
+    for (let i = 0; i < v.length; i++) {
+      const x = maskStrings(v[i], m, depth + 1);
+      if (x !== v[i]) (out ??= v.slice())[i] = x;
+    }
+    return out ?? v;
+  }
+  let out: Record<string, unknown> | null = null;
+  for (const k of Object.keys(v)) {
+    const x = maskStrings((v as Record<string, unknown>)[k], m, depth + 1);
+    if (x !== (v as Record<string, unknown>)[k]) (out ??= { ...(v as Record<string, unknown>) })[k] = x;
+  }
+  return out ?? v;
+}
 
 function pickIdentity(i: Identity) {
   return { subject: i.subject, issuer: i.issuer, groups: i.groups };

@@ -1,0 +1,5 @@
+/**
+ * @gatehouse/connector-kit — the plumbing every connector shares, so a protocol folder holds
+ * protocol and nothing else.
+ */
+export { FramePump, type Framer, type PumpHandlers, type Side } from './pump.js';
