@@ -3,3 +3,5 @@
  * protocol and nothing else.
  */
 export { FramePump, type Framer, type PumpHandlers, type Side } from './pump.js';
+export { ConnectorServer, type StopHooks } from './server.js';
+export { cleartextTokenRefusal, CLEARTEXT_REFUSAL, Deadline, endGracefully, peerOf } from './peer.js';
