@@ -11,6 +11,9 @@ have pgbench  || need+=(postgresql-contrib)
 have curl     || need+=(curl)
 have openssl  || need+=(openssl)
 have nginx    || need+=(nginx-light)
+# pgjdbc and a JDK: test/e2e/postgres/mtls.test.ts compiles a small JDBC probe at test time.
+[ -f /usr/share/java/postgresql.jar ] || need+=(libpostgresql-jdbc-java)
+have javac    || need+=(default-jdk-headless)
 if [ "$profile" = bench ]; then
   have pgbouncer || need+=(pgbouncer)
   have wrk       || need+=(wrk)

@@ -3,7 +3,7 @@
 # with tap, and ends with one summary line.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-mapfile -t files < <(find packages connectors gateway agent test -path '*/node_modules' -prune -o -path '*/dist/*' -name '*.test.js' -print 2>/dev/null | sort)
+mapfile -t files < <(find packages connectors gateway test -path '*/node_modules' -prune -o -path '*/dist/*' -name '*.test.js' -print 2>/dev/null | sort)
 if [ ${#files[@]} -eq 0 ]; then echo "run-tests: no compiled tests found (did the build run?)" >&2; exit 1; fi
 echo "run-tests: ${#files[@]} test files"
 out=$(mktemp)

@@ -1,10 +1,13 @@
 /**
  * The admin server: health and metrics for operators (unauthenticated, bind it to a
  * private address), and the JSON API for admins and auditors (bearer token of an
- * identity whose groups map to a role in `identity.roles`).
+ * identity whose groups map to a role in `identity.roles`). HTTPS when `admin.tls` is set;
+ * with `client_auth`, no request of any kind is served without a client certificate.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { listenOn, type Authenticator, type Connector, type GatehouseConfig, type Identity, type Logger } from '@gatehouse/core';
+import { readFile } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerOptions, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { listenOn, type Authenticator, type Connector, type GatehouseConfig, type Identity, type Logger, type TlsConfig } from '@gatehouse/core';
 import type { AuditLog, EventFilter } from '@gatehouse/audit';
 import { roleOf } from '@gatehouse/identity';
 import type { GatewayMetrics } from './metrics.js';
@@ -33,8 +36,18 @@ class HttpError extends Error {
 
 const SESSION_PATH = /^\/api\/v1\/sessions\/([0-9a-f-]{36})$/;
 
-export async function startAdminServer(deps: AdminDeps): Promise<{ address: string; close(): Promise<void> }> {
+export interface AdminServer {
+  /** Bound host:port. */
+  address: string;
+  /** True when served over HTTPS (`admin.tls`). */
+  tls: boolean;
+  close(): Promise<void>;
+}
+
+export async function startAdminServer(deps: AdminDeps): Promise<AdminServer> {
   const { config, audit, metrics, logger } = deps;
+  // Read the key material before anything starts: a bad path fails the start, not a request.
+  const tlsOptions = config.admin.tls ? await tlsServerOptions(config.admin.tls) : null;
   const reader = startAuditReader(config.data_dir);
 
   async function requireRole(req: IncomingMessage, roles: Role[]): Promise<Identity> {
@@ -74,7 +87,7 @@ export async function startAdminServer(deps: AdminDeps): Promise<{ address: stri
     throw new HttpError(404, 'not found');
   }
 
-  const server = createServer({ requestTimeout: 15_000, headersTimeout: 10_000, maxHeaderSize: 16 * 1024 }, (req, res) => {
+  const handler: RequestListener = (req, res) => {
     const url = new URL(req.url ?? '/', 'http://admin');
     if (url.pathname === '/healthz') return health(res);
     if (url.pathname === '/metrics') return void sendMetrics(res);
@@ -86,7 +99,8 @@ export async function startAdminServer(deps: AdminDeps): Promise<{ address: stri
         send(res, status, { type: 'about:blank', title: status === 500 ? 'internal error' : (e as Error).message, status }, 'application/problem+json');
       },
     );
-  });
+  };
+  const options: ServerOptions = { requestTimeout: 15_000, headersTimeout: 10_000, maxHeaderSize: 16 * 1024 };
 
   function health(res: ServerResponse) {
     const failure = audit.failure;
@@ -103,15 +117,57 @@ export async function startAdminServer(deps: AdminDeps): Promise<{ address: stri
     res.end(body);
   }
 
-  const address = await listenOn(server, config.admin.listen);
+  let server: Server;
+  let address: string;
+  try {
+    server = tlsOptions ? httpsServer(options, tlsOptions, handler) : createServer(options, handler);
+    address = await listenOn(server, config.admin.listen);
+  } catch (e) {
+    await reader.close();
+    throw e;
+  }
   return {
     address,
+    tls: tlsOptions !== null,
     close: async () => {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await reader.close();
     },
   };
+}
+
+/**
+ * HTTPS options of `admin.tls` (the loader has checked cert+key and ca+client_auth come in
+ * pairs). With client_auth the handshake itself refuses a caller without a certificate
+ * signed by `ca` — health and metrics included; API roles still come from the bearer token.
+ */
+async function tlsServerOptions(tls: TlsConfig) {
+  const read = async (what: string, file: string) => {
+    try {
+      return await readFile(file);
+    } catch (e) {
+      throw new Error(`admin.tls.${what}: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? e}`);
+    }
+  };
+  const clientAuth = tls.client_auth === true;
+  return {
+    cert: await read('cert', tls.cert!),
+    key: await read('key', tls.key!),
+    ...(clientAuth ? { ca: await read('ca', tls.ca!) } : {}),
+    requestCert: clientAuth,
+    rejectUnauthorized: clientAuth,
+    minVersion: 'TLSv1.2' as const,
+  };
+}
+
+/** Node checks the PEM files (and that the key matches the certificate) here: say which key. */
+function httpsServer(options: ServerOptions, tls: Awaited<ReturnType<typeof tlsServerOptions>>, handler: RequestListener): Server {
+  try {
+    return createHttpsServer({ ...options, ...tls }, handler);
+  } catch (e) {
+    throw new Error(`admin.tls: ${(e as Error).message}`);
+  }
 }
 
 function eventFilter(q: URLSearchParams): EventFilter {

@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig, type GatehouseConfig } from '@gatehouse/core';
 import { iterateEvents, proveInclusion, readLatestCheckpoint, readVerifierKey, verifyLog, verifyProofBundle } from '@gatehouse/audit';
 import { readRecording } from '@gatehouse/recording';
+import { connectorModules } from './connectors.js';
 import { startGateway } from './gateway.js';
 
 const USAGE = `usage: gatehouse <command> [options]
@@ -28,10 +29,13 @@ const fail = (msg: string, code = 2): number => {
   return code;
 };
 
-/** Load the config; offline tools skip secret references (they need only data_dir). */
+/**
+ * Load the config, validated for this build's connector types; offline tools skip secret
+ * references (they need only data_dir: an auditor needs no upstream secret).
+ */
 function config(path: string | undefined, secrets = false): GatehouseConfig {
   if (!path) throw new Error('-c FILE is required');
-  const r = loadConfig(path, process.env, { secrets });
+  const r = loadConfig(path, process.env, { secrets, connectors: connectorModules });
   if (!r.ok) throw new Error(r.error.message);
   return r.value;
 }
@@ -58,10 +62,10 @@ async function start(argv: string[]): Promise<number> {
   // A file-size limit (RLIMIT_FSIZE) must reach the audit writer as a write error, so that
   // it fails closed with a message, instead of the signal killing the gateway mid-stream.
   process.on('SIGXFSZ', () => {});
-  const gw = await startGateway(cfg);
+  const gw = await startGateway(cfg, { connectors: connectorModules });
   gw.logger.info({ admin: gw.admin, dataDir: cfg.data_dir }, 'admin API listening');
   gw.logger.info({ verifierKey: gw.verifierKey }, 'audit checkpoints are signed with this key');
-  out(`gatehouse: admin on http://${gw.admin}`);
+  out(`gatehouse: admin on ${gw.adminUrl}`);
   for (const [name, addr] of gw.addresses) out(`gatehouse: connector ${name} on ${addr}`);
   out(`gatehouse: audit checkpoint key ${gw.verifierKey}`);
   const signal = await Promise.race([once(process, 'SIGTERM'), once(process, 'SIGINT')]);

@@ -5,29 +5,27 @@
  * so a bad rule or expression stops the start instead of failing on the first caller.
  */
 import { mkdirSync } from 'node:fs';
-import { Session, type Connector, type ConnectorConfig, type ConnectorFactory, type GatehouseConfig, type Logger, type SessionServices } from '@gatehouse/core';
+import { Session, type Connector, type ConnectorModule, type GatehouseConfig, type Logger, type SessionServices } from '@gatehouse/core';
 import { openAuditLog, type AuditLog } from '@gatehouse/audit';
 import { createAuthenticator } from '@gatehouse/identity';
-import { compilePolicy, initSqlParser } from '@gatehouse/policy';
+import { compilePolicy } from '@gatehouse/policy';
 import { compileMasking } from '@gatehouse/masking';
 import { createRecorder } from '@gatehouse/recording';
-import { createPostgresConnector } from '@gatehouse/connector-postgres';
-import { createHttpConnector } from '@gatehouse/connector-http';
 import { createLogger } from './logger.js';
 import { createMetrics } from './metrics.js';
 import { startAdminServer } from './admin.js';
+import { connectorModules } from './connectors.js';
 import { loadOrCreateSecret } from './secrets.js';
-
-/** Protocols this build can serve; the config may name others (mysql, ssh) that are not built yet. */
-const FACTORIES: Partial<Record<ConnectorConfig['type'], ConnectorFactory>> = {
-  postgres: createPostgresConnector as ConnectorFactory,
-  http: createHttpConnector as ConnectorFactory,
-};
 
 export interface GatewayOptions {
   /** Overrides `log.level` from the config (`silent` for tests). */
   logLevel?: string;
   logger?: Logger;
+  /**
+   * Connector modules to start connectors with: the list the config was loaded with
+   * (default: this build's, `connectorModules`).
+   */
+  connectors?: readonly ConnectorModule[];
 }
 
 export interface Gateway {
@@ -36,6 +34,8 @@ export interface Gateway {
   addresses: Map<string, string>;
   /** Admin server bound host:port. */
   admin: string;
+  /** `https://host:port` when `admin.tls` is set, else `http://host:port`. */
+  adminUrl: string;
   audit: AuditLog;
   /** Note verifier key of the audit checkpoints (`name+keyid+base64`). */
   verifierKey: string;
@@ -52,16 +52,22 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
   const logger = opts.logger ?? createLogger(opts.logLevel ?? config.log.level);
   mkdirSync(config.data_dir, { recursive: true, mode: 0o700 });
 
-  if (config.connectors.some((c) => c.type === 'postgres')) await initSqlParser();
-  const hashKey = loadOrCreateSecret(config.data_dir, 'masking.key');
+  const modules = new Map((opts.connectors ?? connectorModules).map((m) => [m.type, m]));
   const compiled = config.connectors.map((c) => {
-    const factory = FACTORIES[c.type];
-    if (!factory) throw new StartupError(`connector "${c.name}": type ${c.type} is not available in this build`);
+    // The loader refuses unknown types; this guards a config loaded with other modules.
+    const module = modules.get(c.type);
+    if (!module) throw new StartupError(`connector "${c.name}": type ${c.type} is not available in this build`);
+    return { config: c, module };
+  });
+  // Once per type in use, before anything is compiled against it (e.g. the SQL parser).
+  for (const m of new Set(compiled.map((c) => c.module))) await m.prepare?.();
+  const hashKey = loadOrCreateSecret(config.data_dir, 'masking.key');
+  const ready = compiled.map(({ config: c, module }) => {
     const policy = compilePolicy(c.rules, { connectorType: c.type });
     if (!policy.ok) throw new StartupError(`connector "${c.name}": ${policy.error.message}`);
     const masking = compileMasking(c.masking, { hashKey });
     if (!masking.ok) throw new StartupError(`connector "${c.name}": ${masking.error.message}`);
-    return { config: c, factory, policy: policy.value, masking: masking.value };
+    return { config: c, module, policy: policy.value, masking: masking.value };
   });
 
   const audit = await openAuditLog({
@@ -88,7 +94,7 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
   };
 
   try {
-    for (const c of compiled) {
+    for (const c of ready) {
       const services: SessionServices = {
         connector: { name: c.config.name, type: c.config.type },
         allow: c.config.allow,
@@ -100,7 +106,7 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
         metrics,
         logger: logger.child({ connector: c.config.name }),
       };
-      const connector = c.factory({
+      const connector = c.module.create({
         config: c.config,
         dataDir: config.data_dir,
         logger: services.logger,
@@ -120,6 +126,7 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
     config,
     addresses,
     admin: admin.address,
+    adminUrl: `${admin.tls ? 'https' : 'http'}://${admin.address}`,
     audit,
     verifierKey: audit.verifierKey,
     logger,

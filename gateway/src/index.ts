@@ -1,2 +1,3 @@
 export { startGateway, StartupError, type Gateway, type GatewayOptions } from './gateway.js';
+export { connectorModules } from './connectors.js';
 export { main } from './cli.js';

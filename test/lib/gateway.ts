@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig, splitHostPort } from '@gatehouse/core';
-import { startGateway, type Gateway } from '@gatehouse/gateway';
+import { connectorModules, startGateway, type Gateway } from '@gatehouse/gateway';
 
 /** Development tokens of the test identities (static tokens; ≥ 16 characters). */
 export const TOKENS = {
@@ -35,7 +35,6 @@ identity:
     - { token: "${TOKENS.nobody}", subject: "bob", groups: [] }
   roles:
     admin: { groups: [platform] }
-    reviewer: { groups: [dba] }
     auditor: { groups: [security] }
 `;
 
@@ -59,7 +58,7 @@ export interface TestGatewayOptions {
 export async function startTestGateway(opts: TestGatewayOptions): Promise<TestGateway> {
   const dataDir = mkdtempSync(join(tmpdir(), 'gh-e2e-'));
   const text = `data_dir: ${JSON.stringify(dataDir)}\nadmin: { listen: 127.0.0.1:0 }\n${/^identity:/m.test(opts.yaml) ? '' : IDENTITY}\n${opts.yaml}`;
-  const parsed = parseConfig(text, 'test.yaml', { env: { ...process.env, ...opts.env } });
+  const parsed = parseConfig(text, 'test.yaml', { env: { ...process.env, ...opts.env }, connectors: connectorModules });
   const gw = parsed.ok
     ? await startGateway(parsed.value, { logLevel: opts.logLevel ?? process.env.GATEHOUSE_TEST_LOG ?? 'silent' }).catch((e: Error) => e)
     : new Error(parsed.error.message);
@@ -70,7 +69,7 @@ export async function startTestGateway(opts: TestGatewayOptions): Promise<TestGa
   return {
     gw,
     dataDir,
-    adminUrl: `http://${gw.admin}`,
+    adminUrl: gw.adminUrl,
     address(name) {
       const a = gw.addresses.get(name);
       if (!a) throw new Error(`no connector ${name}`);

@@ -8,7 +8,8 @@
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import type { ClientCertificate, ConnectorContext, HttpConnectorConfig, Identity, PeerInfo, Result, Session } from '@gatehouse/core';
+import type { ClientCertificate, ConnectorContext, Identity, PeerInfo, Result, Session } from '@gatehouse/core';
+import type { HttpConnectorConfig } from './config.js';
 import { clientCertificateOf, err, isLoopback, ok } from '@gatehouse/core';
 
 export interface CallerConnection {

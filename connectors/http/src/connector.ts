@@ -4,12 +4,13 @@
  */
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import { readFile } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { Pool } from 'undici';
-import { listenOn, type Connector, type ConnectorContext, type ConnectorFactory, type HttpConnectorConfig } from '@gatehouse/core';
+import { ConnectorServer, loadTls, pem } from '@gatehouse/connector-kit';
+import { type Connector, type ConnectorContext, type ConnectorFactory } from '@gatehouse/core';
+import type { HttpConnectorConfig } from './config.js';
 import { closeCaller, newCallerConnection, type CallerConnection } from './caller.js';
 import { resolveUpstreamAuth } from './credential.js';
 import { handleRequest, type HandlerDeps } from './handler.js';
@@ -23,31 +24,23 @@ const POOL_CONNECTIONS = 128;
 
 export const createHttpConnector: ConnectorFactory<HttpConnectorConfig> = (ctx) => new HttpConnector(ctx);
 
-/** A PEM value inline, or a path to a PEM file. */
-async function pem(value: string): Promise<string> {
-  return value.includes('-----BEGIN') ? value : readFile(value, 'utf8');
-}
 
 class HttpConnector implements Connector {
   readonly name: string;
   readonly type = 'http';
-  private server: Server | null = null;
+  private listener: ConnectorServer | null = null;
   private pool: Pool | null = null;
   private isTls = false;
-  private readonly sockets = new Set<Socket>();
   private readonly callers = new WeakMap<object, CallerConnection>();
-  private readonly pending = new Set<Promise<void>>();
-  private readonly track = (p: Promise<void>) => {
-    const q = p.catch(() => undefined).finally(() => this.pending.delete(q));
-    this.pending.add(q);
-  };
+  /** Session ends and audit writes that stop() waits for. */
+  private readonly track = (p: Promise<void>) => this.listener?.track(p);
 
   constructor(private readonly ctx: ConnectorContext<HttpConnectorConfig>) {
     this.name = ctx.config.name;
   }
 
   get connections(): number {
-    return this.sockets.size;
+    return this.listener?.connections ?? 0;
   }
 
   async start(): Promise<string> {
@@ -55,7 +48,7 @@ class HttpConnector implements Connector {
     const auth = resolveUpstreamAuth(cfg.upstream);
     if (!auth.ok) throw new Error(`connector "${cfg.name}": ${auth.error.message}`);
     const url = new URL(cfg.upstream.url);
-    const ca = cfg.upstream.ca ? await pem(cfg.upstream.ca) : undefined;
+    const ca = cfg.upstream.ca ? (await pem(cfg.upstream.ca)).toString('utf8') : undefined;
     const timeout = cfg.upstream.timeout;
     this.pool = new Pool(url.origin, {
       connections: POOL_CONNECTIONS,
@@ -94,17 +87,19 @@ class HttpConnector implements Connector {
       insecureHTTPParser: false,
       requireHostHeader: true,
     };
-    const server: Server =
-      proto === 'https' && tls?.cert && tls.key
-        ? createHttpsServer({
-            ...options,
-            cert: await pem(tls.cert),
-            key: await pem(tls.key),
-            ...(tls.ca ? { ca: await pem(tls.ca) } : {}),
-            requestCert: tls.client_auth ?? false,
-            rejectUnauthorized: tls.client_auth ?? false,
-          })
-        : createHttpServer(options);
+    // HTTP callers are plain HTTP unless the connector has a certificate (no development one:
+    // a token is still never accepted in clear text off loopback).
+    const material = proto === 'https' ? await loadTls(tls, { dataDir: this.ctx.dataDir, connector: cfg.name, development: false }) : null;
+    const server: Server = material
+      ? createHttpsServer({
+          ...options,
+          cert: material.cert,
+          key: material.key,
+          ...(material.clientCA ? { ca: material.clientCA } : {}),
+          requestCert: material.clientCA !== undefined,
+          rejectUnauthorized: material.clientCA !== undefined,
+        })
+      : createHttpServer(options);
     const isTls = proto === 'https';
     this.isTls = isTls;
     const clientAuth = isTls && (tls?.client_auth ?? false);
@@ -125,10 +120,8 @@ class HttpConnector implements Connector {
       }
       return c;
     };
-    server.on('connection', (s: Socket) => {
-      this.sockets.add(s);
-      s.once('close', () => this.sockets.delete(s));
-    });
+    const listener = new ConnectorServer(server, this.ctx.logger);
+    this.listener = listener;
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
       handleRequest(deps, callerOf(req.socket), req, res).catch((e) => this.internalError(res, e));
     });
@@ -139,9 +132,7 @@ class HttpConnector implements Connector {
       });
     });
     server.on('clientError', (e: NodeJS.ErrnoException, socket: Duplex) => this.clientError(e, socket));
-    this.server = server;
-
-    const bound = await listenOn(server, cfg.listen);
+    const bound = await listener.listen(cfg.listen);
     this.ctx.logger.info({ listen: bound, upstream: url.origin }, 'http connector listening');
     return bound;
   }
@@ -187,20 +178,11 @@ class HttpConnector implements Connector {
   }
 
   async stop(drainMs: number): Promise<void> {
-    const server = this.server;
-    if (!server) return;
-    this.server = null;
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    server.closeIdleConnections();
-    const deadline = Date.now() + drainMs;
-    while (this.sockets.size > 0 && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 25));
-      server.closeIdleConnections();
-    }
-    for (const s of this.sockets) s.destroy();
-    await closed;
-    // Sessions end on socket close; wait (bounded) for their audit events.
-    await Promise.race([Promise.all([...this.pending]), new Promise((r) => setTimeout(r, Math.max(drainMs, 1_000)).unref())]);
+    const listener = this.listener;
+    if (!listener) return;
+    const server = listener.server as Server;
+    // Keep-alive callers between requests are idle: they go at once; in-flight requests finish.
+    await listener.stop(drainMs, { nudgeIdle: () => server.closeIdleConnections() });
     await this.pool?.close().catch(() => this.pool?.destroy());
     this.pool = null;
   }

@@ -2,7 +2,7 @@
  * The upstream credential: what Gatehouse adds to every forwarded request so that the caller
  * never holds the target's secret. Resolved once at start; the hot path only appends it.
  */
-import type { HttpUpstream } from '@gatehouse/core';
+import type { HttpUpstream } from './config.js';
 import { err, ok, type Result } from '@gatehouse/core';
 
 export interface UpstreamAuth {

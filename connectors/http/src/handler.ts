@@ -4,7 +4,8 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
-import type { ConnectorContext, Decision, HttpConnectorConfig } from '@gatehouse/core';
+import type { ConnectorContext, Decision } from '@gatehouse/core';
+import type { HttpConnectorConfig } from './config.js';
 import { auditHeaders, upstreamRequestHeaders, type DropSets } from './headers.js';
 import { authenticateCaller, credentialRequired, type CallerConnection } from './caller.js';
 import { buildUnit, type UnitPlan } from './unit.js';

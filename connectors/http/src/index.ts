@@ -2,7 +2,22 @@
  * @gatehouse/connector-http — the HTTP API connector: bearer-authenticated reverse proxy
  * with upstream credential injection, per-request policy, response masking and audit.
  */
-export { createHttpConnector } from './connector.js';
+import type { ConnectorModule } from '@gatehouse/core';
+import { createHttpConnector } from './connector.js';
+import type { HttpConnectorConfig } from './config.js';
+import { checkHttpConfig, httpSchema } from './schema.js';
+
+/** `type: http`: its config keys and its factory, registered by the host (gateway, CLI). */
+export const httpConnector: ConnectorModule<HttpConnectorConfig> = {
+  type: 'http',
+  schema: httpSchema,
+  check: checkHttpConfig,
+  create: createHttpConnector,
+};
+
+export { createHttpConnector };
+export type { HttpConnectorConfig, HttpUpstream, HttpCredential } from './config.js';
+export { httpSchema, checkHttpConfig } from './schema.js';
 export { parseTarget, type Target } from './path.js';
 export { WsFrameCounter } from './ws-frames.js';
 export { planUnits, buildUnit, type UnitPlan } from './unit.js';

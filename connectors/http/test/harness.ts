@@ -14,13 +14,12 @@ import {
   type AuditSink,
   type Connector,
   type Decision,
-  type HttpConnectorConfig,
   type Identity,
   type Masker,
   type SessionServices,
   type Unit,
 } from '@gatehouse/core';
-import { createHttpConnector } from '../src/index.js';
+import { createHttpConnector, httpConnector, type HttpConnectorConfig } from '../src/index.js';
 
 export const TOKEN = 'tok-http-test-0123456789';
 export const OTHER_TOKEN = 'tok-http-other-0123456789';
@@ -90,7 +89,7 @@ connectors:
     upstream:
       url: ${o.upstream}
 ${o.extraYaml ?? ''}`;
-  const parsed = parseConfig(yaml, 'test.yaml', { env: {} });
+  const parsed = parseConfig(yaml, 'test.yaml', { env: {}, connectors: [httpConnector] });
   if (!parsed.ok) throw new Error(parsed.error.message);
   const config = parsed.value.connectors[0] as HttpConnectorConfig;
   const events: AuditEventInput[] = [];

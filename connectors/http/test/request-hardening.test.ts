@@ -8,6 +8,7 @@ import { connect } from 'node:net';
 import type { Decision, Unit } from '@gatehouse/core';
 import { parseConfig } from '@gatehouse/core';
 import { startHarness, startUpstream, testMasker, TOKEN, units, until } from './harness.js';
+import { httpConnector } from '../src/index.js';
 
 const CARD = '4111111111111111';
 const auth = { authorization: `Bearer ${TOKEN}` };
@@ -135,7 +136,7 @@ t.test('audit of a masked caller: query decoded before the detectors, path and h
 
 t.test('config: the new keys are validated, mask_text_bodies is refused at load', async (t) => {
   const load = (extra: string) =>
-    parseConfig(`data_dir: /tmp/x\nadmin: { listen: 127.0.0.1:0 }\nconnectors:\n  - name: api\n    type: http\n    listen: 127.0.0.1:0\n    upstream: { url: http://127.0.0.1:1 }\n${extra}`, 't.yaml', { env: {} });
+    parseConfig(`data_dir: /tmp/x\nadmin: { listen: 127.0.0.1:0 }\nconnectors:\n  - name: api\n    type: http\n    listen: 127.0.0.1:0\n    upstream: { url: http://127.0.0.1:1 }\n${extra}`, 't.yaml', { env: {}, connectors: [httpConnector] });
   const defaults = load('');
   t.ok(defaults.ok);
   if (defaults.ok) t.match(defaults.value.connectors[0], { unknown_content: 'detectors', method_override: 'judge' }, 'defaults');

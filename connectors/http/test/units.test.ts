@@ -1,7 +1,8 @@
 /** Pure parts of the connector: path normalisation, credential resolution, frame counting, caller rules. */
 import t from 'tap';
 import type { Socket } from 'node:net';
-import type { ConnectorContext, HttpConnectorConfig } from '@gatehouse/core';
+import type { ConnectorContext } from '@gatehouse/core';
+import type { HttpConnectorConfig } from '../src/config.js';
 import { gzipSync, deflateSync } from 'node:zlib';
 import {
   parseTarget,

@@ -1,22 +1,26 @@
 /**
- * One accepted caller: startup negotiation, token authentication (the token is the
- * password), the gateway's own upstream login, then the Relay. Everything before the
- * Relay is bounded by `startup_timeout`; every refusal is answered, logged and audited.
+ * One accepted caller: startup negotiation, authentication (the token is the password; with
+ * `tls.client_auth` a mapped client certificate logs in without one), the gateway's own
+ * upstream login, then the Relay. Everything before the Relay is bounded by
+ * `startup_timeout`; every refusal is answered, logged and audited.
  */
 import type { Socket } from 'node:net';
-import type { SecureContext } from 'node:tls';
-import { isLoopback, type Logger, type PeerInfo, type PostgresConnectorConfig, type Session } from '@gatehouse/core';
+import type { TLSSocket } from 'node:tls';
+import { clientCertificateOf, isLoopback, type GatehouseError, type Identity, type Logger, type PeerInfo, type Result, type Session } from '@gatehouse/core';
+import type { PostgresConnectorConfig } from './config.js';
 import type { CancelKeys } from './cancel-keys.js';
 import type { Catalog } from './catalog.js';
 import { FrameReader } from './frame-reader.js';
 import { Relay } from './relay.js';
+import type { ServerTls } from '@gatehouse/connector-kit';
 import { negotiateStartup } from './startup.js';
 import { connectUpstream, sendCancel, type UpstreamTarget } from './upstream.js';
 import { authenticationCleartextPassword, authenticationOk, backendKeyData, errorResponse, F, negotiateProtocolVersion, readyForQuery, Reader } from './wire.js';
 
 export interface ClientDeps {
   config: PostgresConnectorConfig;
-  secureContext: SecureContext;
+  /** The caller-side TLS handshake (and `tls.client_auth`). */
+  tls: ServerTls;
   upstream: UpstreamTarget;
   /** `upstream.by_group`, in order: the first naming one of the caller's groups logs in instead. */
   byGroup: { groups: string[]; target: UpstreamTarget }[];
@@ -51,8 +55,8 @@ export async function handleClient(raw: Socket, d: ClientDeps): Promise<void> {
     raw.destroy();
   }, cfg.startup_timeout);
   let handedOver = false;
-  const refuse = async (sqlstate: string, message: string, audit: boolean) => {
-    if (audit) await session.protocolError(message, { sqlstate });
+  const refuse = async (sqlstate: string, message: string, audit: boolean, meta: Record<string, unknown> = { sqlstate }) => {
+    if (audit) await session.protocolError(message, meta);
     if (!socket.destroyed) {
       socket.end(errorResponse({ severity: 'FATAL', code: sqlstate, message: `gatehouse: ${message}` }));
       setTimeout(() => socket.destroy(), 1000).unref();
@@ -60,7 +64,7 @@ export async function handleClient(raw: Socket, d: ClientDeps): Promise<void> {
   };
   raw.on('error', (e) => d.log.debug({ err: e.message }, 'client socket error'));
   try {
-    const s = await negotiateStartup(raw, d.secureContext);
+    const s = await negotiateStartup(raw, d.tls);
     if (s.kind === 'cancel') {
       const key = d.cancelKeys.lookup(s.pid, s.secret);
       raw.destroy();
@@ -72,7 +76,10 @@ export async function handleClient(raw: Socket, d: ClientDeps): Promise<void> {
       const why = timedOut ? 'startup timeout' : s.error;
       // A client that simply went away is not a protocol error worth an audit event.
       const quiet = !timedOut && /closed/.test(s.error);
-      if (!quiet) await refuse(s.sqlstate ?? '08P01', why, true);
+      if (s.tls) peer.tls = true;
+      // A refused client certificate carries the TLS layer's reason (meta.code); the socket is
+      // closed already, nothing is answered.
+      if (!quiet) await refuse(s.sqlstate ?? '08P01', why, true, s.meta ?? { sqlstate: s.sqlstate ?? '08P01' });
       return;
     }
     peer.tls = s.tls;
@@ -82,18 +89,55 @@ export async function handleClient(raw: Socket, d: ClientDeps): Promise<void> {
       await refuse('0A000', 'replication connections are not supported', true);
       return;
     }
+    if (!s.tls && d.tls.clientAuth) {
+      await refuse('28000', 'TLS with a client certificate is required on this connector (sslmode=verify-full, sslcert, sslkey)', true);
+      return;
+    }
     if (!s.tls && !isLoopback(peer.address)) {
       await refuse('28000', 'TLS is required: the password is a token and is never accepted in clear text off loopback', true);
       return;
     }
-    if (s.minor > 0 || s.unsupported.length > 0) socket.write(negotiateProtocolVersion(0, s.unsupported));
-    socket.write(authenticationCleartextPassword());
-    const token = await readPassword(socket);
-    if (token === null) {
-      await refuse('08P01', timedOut ? 'startup timeout' : 'expected a password message', !socket.destroyed || timedOut);
+    // With client_auth every TLS caller that got here holds a certificate the handshake verified.
+    const cert = d.tls.clientAuth ? clientCertificateOf(s.socket as TLSSocket) : null;
+    if (d.tls.clientAuth && cert === null) {
+      await refuse('28000', 'no verified client certificate', true);
       return;
     }
-    const auth = await session.authenticate(token);
+    if (cert) {
+      // Every event of this connection names the certificate it came with, whichever
+      // credential (certificate or token) identified the caller.
+      peer.meta = { ...peer.meta, certificate: { ...(cert.subjectCN !== undefined ? { cn: cert.subjectCN } : {}), uris: cert.sanURIs, fingerprint256: cert.fingerprint256 } };
+    }
+    if (s.minor > 0 || s.unsupported.length > 0) socket.write(negotiateProtocolVersion(0, s.unsupported));
+    // A mapped certificate logs in without a password (like PostgreSQL's `cert` method): the
+    // password is asked for only when there is no certificate or it names nobody allowed here.
+    // Then a non-empty password is a token and decides alone; an empty one, or none (libpq
+    // hangs up when it has no password to send), leaves the certificate's refusal standing.
+    let auth: Result<Identity> | null = null;
+    let certificateFailure: GatehouseError | null = null;
+    if (cert) {
+      const byCert = await session.authenticateCertificate(cert);
+      if (byCert.ok) auth = byCert;
+      else if (byCert.error.code === 'audit.unavailable') {
+        await refuse('28P01', byCert.error.message, false);
+        return;
+      } else certificateFailure = byCert.error; // audited as auth.failure, meta.certificate
+    }
+    if (auth === null) {
+      socket.write(authenticationCleartextPassword());
+      const token = await readPassword(socket);
+      if (token === null) {
+        // A caller that hangs up (libpq with no password to send, after its certificate was
+        // refused: that auth.failure is the record) is not a protocol error.
+        await refuse('08P01', timedOut ? 'startup timeout' : 'expected a password message', !socket.destroyed || timedOut);
+        return;
+      }
+      if (token === '' && certificateFailure !== null) {
+        await refuse('28P01', certificateFailure.message, false);
+        return;
+      }
+      auth = await session.authenticate(token);
+    }
     if (!auth.ok) {
       await refuse('28P01', auth.error.message, false);
       return;

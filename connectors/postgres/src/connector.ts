@@ -3,13 +3,13 @@
  * callers and to one upstream server. One instance per configured connector.
  */
 import { readFile } from 'node:fs/promises';
-import { createServer, type Server, type Socket } from 'node:net';
-import { createSecureContext } from 'node:tls';
-import { listenOn, type Connector, type ConnectorContext, type ConnectorFactory, type PostgresConnectorConfig } from '@gatehouse/core';
+import { createServer, type Socket } from 'node:net';
+import { ConnectorServer, loadTls, ServerTls } from '@gatehouse/connector-kit';
+import { type Connector, type ConnectorContext, type ConnectorFactory } from '@gatehouse/core';
+import type { PostgresConnectorConfig } from './config.js';
 import { CancelKeys } from './cancel-keys.js';
 import { Catalog } from './catalog.js';
 import { handleClient } from './client-connection.js';
-import { loadTls } from './dev-cert.js';
 import type { Relay } from './relay.js';
 import type { UpstreamTarget } from './upstream.js';
 
@@ -18,27 +18,26 @@ export const createPostgresConnector: ConnectorFactory<PostgresConnectorConfig> 
 class PostgresConnector implements Connector {
   readonly name: string;
   readonly type = 'postgres';
-  private server: Server | null = null;
-  /** Every open caller socket, and the relay once it has one. */
-  private readonly sockets = new Set<Socket>();
+  private listener: ConnectorServer | null = null;
+  /** Sessions that reached the relay: ended by stop() when the drain time is up. */
   private readonly relays = new Set<Relay>();
   private readonly cancelKeys = new CancelKeys();
-  private idle: (() => void) | null = null;
 
   constructor(private readonly ctx: ConnectorContext<PostgresConnectorConfig>) {
     this.name = ctx.config.name;
   }
 
   get connections(): number {
-    return this.sockets.size;
+    return this.listener?.connections ?? 0;
   }
 
   async start(): Promise<string> {
     const cfg = this.ctx.config;
     const log = this.ctx.logger;
-    const tls = await loadTls(cfg.tls, this.ctx.dataDir, cfg.name);
+    const tls = await loadTls(cfg.tls, { dataDir: this.ctx.dataDir, connector: cfg.name, development: true });
     if (tls.development) log.warn('postgres connector uses a self-signed development TLS certificate; configure tls.cert and tls.key');
-    const secureContext = createSecureContext({ cert: tls.cert, key: tls.key });
+    // The caller-side handshake; with tls.client_auth it requires a certificate from tls.ca.
+    const clientTls = new ServerTls(tls, { handshakeTimeoutMs: cfg.startup_timeout, alpn: ['postgresql'] });
     const upstream: UpstreamTarget = {
       address: cfg.upstream.address,
       database: cfg.upstream.database,
@@ -52,68 +51,37 @@ class PostgresConnector implements Connector {
     const byGroup = cfg.upstream.by_group.map((g) => ({ groups: g.groups, target: { ...upstream, user: g.user, password: g.password, scramCache: new Map() } }));
     // Read with the connector's own credential: it must see every relation a caller can.
     const catalog = new Catalog(upstream, cfg.startup_timeout, log);
-    const server = createServer({ noDelay: true, pauseOnConnect: true }, (socket) => {
-      this.sockets.add(socket);
-      socket.once('close', () => {
-        this.sockets.delete(socket);
-        this.checkIdle();
-      });
-      void handleClient(socket, {
-        config: cfg,
-        secureContext,
-        upstream,
-        byGroup,
-        catalog,
-        cancelKeys: this.cancelKeys,
-        log,
-        openSession: this.ctx.openSession,
-        onRelay: (r) => this.relays.add(r),
-        onClose: (r) => {
-          if (r) this.relays.delete(r);
-          this.checkIdle();
-        },
-      });
+    const server = createServer({ noDelay: true, pauseOnConnect: true });
+    const listener = new ConnectorServer(server, log);
+    server.on('connection', (socket: Socket) => {
+      // One tracked promise per caller, settled when its session has ended.
+      listener.track(
+        new Promise<void>((ended) => {
+          void handleClient(socket, {
+            config: cfg,
+            tls: clientTls,
+            upstream,
+            byGroup,
+            catalog,
+            cancelKeys: this.cancelKeys,
+            log,
+            openSession: this.ctx.openSession,
+            onRelay: (r) => this.relays.add(r),
+            onClose: (r) => {
+              if (r) this.relays.delete(r);
+              ended();
+            },
+          });
+        }),
+      );
     });
-    this.server = server;
-    const bound = await listenOn(server, cfg.listen);
-    server.on('error', (e) => log.error({ err: e.message }, 'postgres listener error'));
+    this.listener = listener;
+    const bound = await listener.listen(cfg.listen);
     log.info({ listen: bound, upstream: cfg.upstream.address }, 'postgres connector listening');
     return bound;
   }
 
   async stop(drainMs: number): Promise<void> {
-    const server = this.server;
-    if (!server) return;
-    this.server = null;
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    if (this.sockets.size > 0 || this.relays.size > 0) {
-      const drained = new Promise<void>((resolve) => {
-        this.idle = resolve;
-      });
-      const timer = new Promise<void>((resolve) => setTimeout(resolve, drainMs).unref());
-      await Promise.race([drained, timer]);
-      // Whoever is left is cut off; each relay ends its Session so the audit trail is complete.
-      const ending = [...this.relays].map(
-        (r) =>
-          new Promise<void>((resolve) => {
-            r.close('gateway shutdown');
-            resolve();
-          }),
-      );
-      for (const s of this.sockets) s.destroy();
-      await Promise.all(ending);
-      if (this.relays.size > 0 || this.sockets.size > 0) {
-        await Promise.race([new Promise<void>((resolve) => (this.idle = resolve)), new Promise((r) => setTimeout(r, 2000).unref())]);
-      }
-    }
-    await closed;
-  }
-
-  private checkIdle(): void {
-    if (this.idle && this.sockets.size === 0 && this.relays.size === 0) {
-      const f = this.idle;
-      this.idle = null;
-      f();
-    }
+    await this.listener?.stop(drainMs, { endSessions: () => [...this.relays].forEach((r) => r.close('gateway shutdown')) });
   }
 }

@@ -2,9 +2,11 @@
  * The client's startup phase, before any typed message: SSLRequest (→ TLS), GSSENCRequest
  * (→ 'N'), direct TLS (first byte 0x16, ALPN `postgresql`, as PostgreSQL 17 clients do),
  * CancelRequest, and the StartupMessage itself. The caller bounds the whole phase in time.
+ * With `tls.client_auth` the handshake itself requires a client certificate that chains to
+ * the connector's CA; anything else never gets past TLS.
  */
 import type { Socket } from 'node:net';
-import { TLSSocket, type SecureContext } from 'node:tls';
+import { bytesBehindUpgrade, type ServerTls } from '@gatehouse/connector-kit';
 import { CANCEL_REQUEST, GSSENC_REQUEST, PROTOCOL_3_0, SSL_REQUEST } from './wire.js';
 
 /** PostgreSQL's own limit (MAX_STARTUP_PACKET_LENGTH). */
@@ -13,8 +15,12 @@ export const MAX_STARTUP_PACKET = 10_000;
 export type StartupOutcome =
   | { kind: 'startup'; socket: Socket; tls: boolean; params: Map<string, string>; minor: number; unsupported: string[] }
   | { kind: 'cancel'; pid: number; secret: number }
-  /** The client went away, or sent something we refuse; `error` is for the log/audit. */
-  | { kind: 'refused'; socket: Socket; error: string; sqlstate?: string };
+  /**
+   * The client went away, or sent something we refuse; `error` is for the log/audit, `meta`
+   * goes into the audit event (`code`: why the TLS layer refused a client certificate);
+   * `tls`: the refusal came from (or after) a TLS handshake.
+   */
+  | { kind: 'refused'; socket: Socket; error: string; sqlstate?: string; meta?: Record<string, unknown>; tls?: boolean };
 
 interface Packet {
   code: number;
@@ -23,7 +29,7 @@ interface Packet {
   extra: number;
 }
 
-export async function negotiateStartup(raw: Socket, secureContext: SecureContext): Promise<StartupOutcome> {
+export async function negotiateStartup(raw: Socket, clientTls: ServerTls): Promise<StartupOutcome> {
   let socket: Socket = raw;
   let tls = false;
   const first = await readChunk(raw);
@@ -33,13 +39,13 @@ export async function negotiateStartup(raw: Socket, secureContext: SecureContext
     // Direct TLS: hand the ClientHello back to the stream and let TLS take the socket over.
     raw.unshift(first);
     pending = null;
-    const up = await upgrade(raw, secureContext);
-    if (typeof up === 'string') return { kind: 'refused', socket: raw, error: up };
-    if (up.alpnProtocol !== 'postgresql') {
-      up.destroy();
-      return { kind: 'refused', socket: up, error: 'direct TLS without ALPN "postgresql"' };
+    const up = await clientTls.upgrade(raw);
+    if (!up.ok) return refusedTls(raw, up);
+    if (up.socket.alpnProtocol !== 'postgresql') {
+      up.socket.destroy();
+      return { kind: 'refused', socket: up.socket, error: 'direct TLS without ALPN "postgresql"' };
     }
-    socket = up;
+    socket = up.socket;
     tls = true;
   }
   for (;;) {
@@ -49,16 +55,17 @@ export async function negotiateStartup(raw: Socket, secureContext: SecureContext
     if (p.code === SSL_REQUEST || p.code === GSSENC_REQUEST) {
       // Bytes pipelined behind an encryption request would be read as if they were encrypted
       // (CVE-2021-23214): refuse.
-      if (p.extra > 0) return { kind: 'refused', socket, error: 'data after an encryption request', sqlstate: '08P01' };
+      const behind = bytesBehindUpgrade(p.extra);
+      if (behind) return { kind: 'refused', socket, error: behind, sqlstate: '08P01' };
       if (p.code === GSSENC_REQUEST || tls) {
         if (tls) return { kind: 'refused', socket, error: 'encryption requested twice', sqlstate: '08P01' };
         socket.write('N');
         continue;
       }
       socket.write('S');
-      const up = await upgrade(socket, secureContext);
-      if (typeof up === 'string') return { kind: 'refused', socket, error: up };
-      socket = up;
+      const up = await clientTls.upgrade(socket);
+      if (!up.ok) return refusedTls(socket, up);
+      socket = up.socket;
       tls = true;
       continue;
     }
@@ -118,27 +125,6 @@ async function readPacket(socket: Socket, first: Buffer | null): Promise<Packet 
   }
 }
 
-function upgrade(socket: Socket, secureContext: SecureContext): Promise<TLSSocket | string> {
-  return new Promise((resolve) => {
-    const t = new TLSSocket(socket, { isServer: true, secureContext, ALPNProtocols: ['postgresql'] });
-    const onError = (e: Error) => {
-      t.off('secure', onSecure);
-      t.destroy();
-      resolve(`TLS handshake failed: ${e.message}`);
-    };
-    const onClose = () => {
-      t.off('secure', onSecure);
-      resolve('client closed during TLS handshake');
-    };
-    const onSecure = () => {
-      t.off('error', onError);
-      t.off('close', onClose);
-      t.on('error', () => {}); // later errors surface as 'close' to the owner
-      t.pause();
-      resolve(t);
-    };
-    t.once('secure', onSecure);
-    t.once('error', onError);
-    t.once('close', onClose);
-  });
+function refusedTls(socket: Socket, up: { error: string; code?: string }): StartupOutcome {
+  return { kind: 'refused', socket, error: up.error, tls: true, ...(up.code !== undefined ? { meta: { code: up.code } } : {}) };
 }

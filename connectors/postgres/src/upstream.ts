@@ -4,8 +4,8 @@
  * caller only gets the ParameterStatus messages, relayed, and gateway-issued key data.
  */
 import { createHash } from 'node:crypto';
-import { connect as netConnect, isIP, type Socket } from 'node:net';
-import { checkServerIdentity, connect as tlsConnect } from 'node:tls';
+import type { Socket } from 'node:net';
+import { connectTcp, secureUpstream } from '@gatehouse/connector-kit';
 import { err, ok, splitHostPort, type Result } from '@gatehouse/core';
 import { FrameReader, readOneByte } from './frame-reader.js';
 import { ScramClient, type SaltedPasswordCache } from './scram.js';
@@ -66,17 +66,12 @@ export async function connectUpstream(t: UpstreamTarget, params: Record<string, 
 }
 
 async function openSocket(t: UpstreamTarget, timeoutMs: number): Promise<Result<{ socket: Socket; tls: boolean }, UpstreamError>> {
-  const { host, port } = splitHostPort(t.address);
-  const raw = netConnect({ host, port });
-  raw.setNoDelay(true);
-  const timer = setTimeout(() => raw.destroy(new Error('connect timed out')), timeoutMs);
+  const tcp = await connectTcp(t.address, timeoutMs);
+  if (!tcp.ok) return fail('08001', tcp.error.message);
+  const raw = tcp.value;
+  if (t.sslmode === 'disable') return ok({ socket: raw, tls: false });
+  const timer = setTimeout(() => raw.destroy(new Error('TLS negotiation timed out')), timeoutMs);
   try {
-    const connected = await new Promise<Error | null>((resolve) => {
-      raw.once('connect', () => resolve(null));
-      raw.once('error', resolve);
-    });
-    if (connected) return fail('08001', `cannot reach upstream ${t.address}: ${connected.message}`);
-    if (t.sslmode === 'disable') return ok({ socket: raw, tls: false });
     raw.write(startupPacket(SSL_REQUEST));
     const answer = await readOneByte(raw);
     if (!answer) return fail('08001', 'upstream closed during TLS negotiation');
@@ -92,26 +87,9 @@ async function openSocket(t: UpstreamTarget, timeoutMs: number): Promise<Result<
       raw.destroy();
       return fail('08001', `upstream refused TLS (sslmode=${t.sslmode})`);
     }
-    const verify = t.sslmode === 'verify-full';
-    const secure = tlsConnect({
-      socket: raw,
-      servername: isIP(host) ? undefined : host,
-      rejectUnauthorized: verify,
-      ...(verify && t.ca ? { ca: t.ca } : {}),
-      // Check the configured host explicitly: with `socket` and no `servername` (an IP
-      // address), Node would check the certificate against "localhost" instead.
-      checkServerIdentity: (_name, cert) => checkServerIdentity(host, cert),
-    });
-    const hs = await new Promise<Error | null>((resolve) => {
-      secure.once('secureConnect', () => resolve(null));
-      secure.once('error', resolve);
-    });
-    if (hs) {
-      secure.destroy();
-      return fail('08001', `upstream TLS failed: ${hs.message}`);
-    }
-    secure.setNoDelay(true);
-    return ok({ socket: secure, tls: true });
+    const secure = await secureUpstream(raw, { host: splitHostPort(t.address).host, verify: t.sslmode === 'verify-full', ca: t.ca });
+    if (!secure.ok) return fail('08001', secure.error.message);
+    return ok({ socket: secure.value, tls: true });
   } finally {
     clearTimeout(timer);
   }

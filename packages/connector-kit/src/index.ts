@@ -5,3 +5,5 @@
 export { FramePump, type Framer, type PumpHandlers, type Side } from './pump.js';
 export { ConnectorServer, type StopHooks } from './server.js';
 export { cleartextTokenRefusal, CLEARTEXT_REFUSAL, Deadline, endGracefully, peerOf } from './peer.js';
+export { connectTcp, secureUpstream, type UpstreamTlsOptions } from './upstream.js';
+export { bytesBehindUpgrade, CERTIFICATE_REFUSED, loadTls, pem, ServerTls, type TlsMaterial, type Upgrade } from './tls.js';

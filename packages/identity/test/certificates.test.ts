@@ -3,7 +3,7 @@
  * an identity, its refusals, the config keys that declare it, and the SAN text parser.
  */
 import t from 'tap';
-import { parseConfig, sanURIsOf, type ClientCertificate } from '@gatehouse/core';
+import { parseConfig, sanURIsOf, type ClientCertificate, type ConnectorModule } from '@gatehouse/core';
 import { createAuthenticator, MTLS_ISSUER, type IdentityConfig } from '@gatehouse/identity';
 
 const SPIFFE = 'spiffe://example.org/ns/payments/sa/billing';
@@ -92,8 +92,10 @@ t.test('config: identity.certificates keys, one of cn / uri, no duplicates', asy
 });
 
 t.test('config: tls.client_auth needs its own ca (never the public roots)', async (t) => {
+  // The tls keys are common to every connector type: a stand-in module is enough here.
+  const httpLike: ConnectorModule = { type: 'http', schema: { properties: { upstream: { type: 'object' } } }, create: () => { throw new Error('not started'); } };
   const conn = (tls: string) =>
-    parseConfig(`data_dir: /tmp/x\nconnectors:\n  - { name: api, type: http, listen: 127.0.0.1:0, upstream: { url: "http://127.0.0.1:1" }, tls: ${tls} }\n`, 'c.yaml', { env: {} });
+    parseConfig(`data_dir: /tmp/x\nconnectors:\n  - { name: api, type: http, listen: 127.0.0.1:0, upstream: { url: "http://127.0.0.1:1" }, tls: ${tls} }\n`, 'c.yaml', { env: {}, connectors: [httpLike] });
   const missing = conn('{ cert: a.pem, key: k.pem, client_auth: true }');
   t.notOk(missing.ok);
   if (!missing.ok) t.match(missing.error.message, /connectors\[0\]\.tls: client_auth needs cert, key and ca/);

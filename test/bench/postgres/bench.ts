@@ -110,7 +110,7 @@ async function gateway(db: TestDb, durability: string): Promise<TestGateway> {
   return startTestGateway({
     env: { PG_PASSWORD: db.password },
     yaml: `
-audit: { durability: ${durability}, window_ms: 5 }
+audit: { durability: ${durability}${durability === 'batched' ? ', window_ms: 5' : ''} }
 connectors:
   - name: pg
     type: postgres

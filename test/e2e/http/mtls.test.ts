@@ -72,7 +72,7 @@ connectors:
   - name: tls-api
     type: http
     listen: 127.0.0.1:0
-    tls: ${tls} }
+    tls: { cert: ${pki.file('server.crt')}, key: ${pki.file('server.key')} }
     upstream: { url: ${nginx.url}, timeout: 5s }
     allow: [ { groups: [payments] } ]
 `,

@@ -7,8 +7,9 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node } from 'yaml';
-import { configSchema } from './schema.js';
-import type { GatehouseConfig } from './types.js';
+import { buildConfigSchema } from './schema.js';
+import type { ConfigProblem, GatehouseConfig, TlsConfig } from './types.js';
+import type { ConnectorModule } from '../connector.js';
 import { ok, type Result } from '../types.js';
 
 export class ConfigError extends Error {
@@ -33,7 +34,9 @@ export function parseDuration(value: unknown): number | null {
   return Math.round(Number(m[1]) * UNITS[m[2] ?? 'ms']!);
 }
 
-function makeValidator() {
+type KeywordErrors = { errors: Partial<ErrorObject>[] };
+
+function makeValidator(modules: readonly ConnectorModule[]) {
   const ajv = new Ajv({ useDefaults: true, allErrors: false, strict: true, strictRequired: false, strictTypes: false, allowUnionTypes: true });
   ajv.addKeyword({
     keyword: 'duration',
@@ -49,7 +52,7 @@ function makeValidator() {
     ) {
       const ms = parseDuration(data);
       if (ms === null) {
-        (validateDuration as unknown as { errors: Partial<ErrorObject>[] }).errors = [
+        (validateDuration as unknown as KeywordErrors).errors = [
           { keyword: 'duration', message: 'must be a duration such as 500ms, 30s, 5m or 1h', params: {} },
         ];
         return false;
@@ -58,10 +61,57 @@ function makeValidator() {
       return true;
     },
   });
-  return ajv.compile(configSchema);
+  // A key this build knows but cannot honour: present at all means refused, with why.
+  ajv.addKeyword({
+    keyword: 'unavailable',
+    schemaType: 'string',
+    errors: true,
+    validate: function validateUnavailable(message: string) {
+      (validateUnavailable as unknown as KeywordErrors).errors = [{ keyword: 'unavailable', message, params: {} }];
+      return false;
+    },
+  });
+  // A connector type no module of this build serves (mysql and ssh are not built yet).
+  ajv.addKeyword({
+    keyword: 'registeredType',
+    schemaType: 'array',
+    errors: true,
+    validate: function validateType(types: string[], data: unknown) {
+      if (typeof data === 'string' && types.includes(data)) return true;
+      const have = types.length ? `this build has: ${types.join(', ')}` : 'this build has no connector types';
+      (validateType as unknown as KeywordErrors).errors = [
+        { keyword: 'registeredType', message: `connector type "${String(data)}" is not available in this build (${have})`, params: {} },
+      ];
+      return false;
+    },
+  });
+  // A group selector that names nobody would be a silent no-op (an allow that allows no one).
+  ajv.addKeyword({
+    keyword: 'namesSomeone',
+    schemaType: 'boolean',
+    errors: true,
+    validate: function validateSelector(_schema: boolean, data: unknown) {
+      const sel = data as { groups?: unknown; subjects?: unknown } | null;
+      if (sel === null || typeof sel !== 'object' || sel.groups !== undefined || sel.subjects !== undefined) return true;
+      (validateSelector as unknown as KeywordErrors).errors = [{ keyword: 'namesSomeone', message: 'names nobody: give groups or subjects', params: {} }];
+      return false;
+    },
+  });
+  return ajv.compile(buildConfigSchema(modules));
 }
 
-let validator: ReturnType<typeof makeValidator> | undefined;
+type Validator = ReturnType<typeof makeValidator>;
+
+/** Compiled validators by module list (element identity): hosts pass one list, tests a few. */
+const validators: { modules: readonly ConnectorModule[]; validate: Validator }[] = [];
+
+function validatorFor(modules: readonly ConnectorModule[]): Validator {
+  const hit = validators.find((v) => v.modules.length === modules.length && v.modules.every((m, i) => m === modules[i]));
+  if (hit) return hit.validate;
+  const validate = makeValidator(modules);
+  validators.push({ modules: [...modules], validate });
+  return validate;
+}
 
 const REF = /\$\{(env|file):([^}]+)\}/g;
 
@@ -117,6 +167,10 @@ function describeAjvError(e: ErrorObject): { segments: (string | number)[]; key:
     const key = String((e.params as { missingProperty: string }).missingProperty);
     return { segments, key: null, message: `missing required key "${key}"` };
   }
+  if (e.keyword === 'unavailable' && typeof segments.at(-1) === 'string') {
+    // Point at the key itself (its line), not at the block under it.
+    return { segments: segments.slice(0, -1), key: segments.at(-1) as string, message: e.message ?? 'is not available' };
+  }
   if (e.keyword === 'enum') {
     const allowed = (e.params as { allowedValues: unknown[] }).allowedValues.map(String).join(', ');
     return { segments, key: null, message: `must be one of: ${allowed}` };
@@ -148,6 +202,11 @@ export interface ParseOptions {
    * export, replay) that need only `data_dir`: an auditor needs no upstream secret.
    */
   secrets?: boolean;
+  /**
+   * The connector types this host serves, each with its own keys. A connector of any other
+   * type is refused ("not available in this build"). Default: none.
+   */
+  connectors?: readonly ConnectorModule[];
 }
 
 /** Parse and validate config text. `source` names the file in messages; `baseDir` anchors `${file:…}`. */
@@ -156,6 +215,9 @@ export function parseConfig(
   source: string,
   opts: ParseOptions = {},
 ): Result<GatehouseConfig, ConfigError> {
+  // First: a wrong module list is the host's bug and must show whatever the file says.
+  const modules = opts.connectors ?? [];
+  const validator = validatorFor(modules);
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
@@ -172,7 +234,6 @@ export function parseConfig(
     };
   }
   const data = (doc.toJS() ?? {}) as Record<string, unknown>;
-  validator ??= makeValidator();
   if (!validator(data)) {
     const d = describeAjvError(validator.errors![0]!);
     const path = formatPath(d.segments, d.key);
@@ -180,48 +241,97 @@ export function parseConfig(
     return { ok: false, error: new ConfigError(`${source}:${line ?? '?'}: ${path}: ${d.message}`, path, line) };
   }
   const config = data as unknown as GatehouseConfig;
-  const semantic = checkSemantics(config);
+  // Unresolved references (offline tools) are not the values a connector would see: its
+  // own checks read values (a URL, a header name), so they run only on a resolved config.
+  const semantic = checkSemantics(config, opts.secrets === false ? [] : modules, (path) => doc.hasIn(path));
   if (semantic) {
-    const line = lineOf(doc, lc, semantic.segments, null);
-    const path = formatPath(semantic.segments, null);
+    const line = lineOf(doc, lc, semantic.path, null);
+    const path = formatPath(semantic.path, null);
     return { ok: false, error: new ConfigError(`${source}:${line ?? '?'}: ${path}: ${semantic.message}`, path, line) };
   }
   config.source = source;
   return ok(config);
 }
 
-/** Checks a schema cannot express: unique names, listen addresses and certificate mappings. */
-function checkSemantics(c: GatehouseConfig): { segments: (string | number)[]; message: string } | null {
+/**
+ * Checks a schema cannot express: unique names, listen addresses, tokens, issuers and
+ * certificate mappings; TLS keys that only work together; keys that would be ignored in
+ * combination; then each connector module's own checks.
+ */
+function checkSemantics(
+  c: GatehouseConfig,
+  modules: readonly ConnectorModule[],
+  written: (path: (string | number)[]) => boolean,
+): ConfigProblem | null {
+  // Strict durability commits continuously: a window would do nothing.
+  if (c.audit.durability === 'strict' && written(['audit', 'window_ms'])) {
+    return { path: ['audit', 'window_ms'], message: 'window_ms applies only to durability: batched (strict commits every event before its reply)' };
+  }
+  const issuers = new Set<string>();
+  for (const [i, o] of c.identity.oidc.entries()) {
+    if (issuers.has(o.issuer)) return { path: ['identity', 'oidc', i, 'issuer'], message: `issuer ${o.issuer} is configured twice` };
+    issuers.add(o.issuer);
+  }
+  const tokens = new Map<string, number>();
+  for (const [i, s] of c.identity.static_tokens.entries()) {
+    const first = tokens.get(s.token);
+    // Never echo the token: name the entry it repeats.
+    if (first !== undefined) return { path: ['identity', 'static_tokens', i, 'token'], message: `same token as identity.static_tokens[${first}]` };
+    tokens.set(s.token, i);
+  }
   // One certificate field value maps to one identity; a second entry would be ambiguous.
   const certKeys = new Set<string>();
   for (const [i, m] of (c.identity.certificates ?? []).entries()) {
     const key = m.cn !== undefined ? `cn:${m.cn}` : `uri:${m.uri}`;
-    if (certKeys.has(key)) return { segments: ['identity', 'certificates', i], message: `duplicate certificate mapping ${key.replace(':', ' ')}` };
+    if (certKeys.has(key)) return { path: ['identity', 'certificates', i], message: `duplicate certificate mapping ${key.replace(':', ' ')}` };
     certKeys.add(key);
   }
+  if (c.admin.tls) {
+    const tls = checkTls(c.admin.tls, ['admin', 'tls']);
+    if (tls) return tls;
+  }
+  const byType = new Map(modules.map((m) => [m.type, m]));
   const names = new Map<string, number>();
   const listens = new Map<string, string>([[c.admin.listen, 'admin']]);
   for (const [i, conn] of c.connectors.entries()) {
-    if (names.has(conn.name)) return { segments: ['connectors', i, 'name'], message: `duplicate connector name "${conn.name}"` };
+    if (names.has(conn.name)) return { path: ['connectors', i, 'name'], message: `duplicate connector name "${conn.name}"` };
     names.set(conn.name, i);
     const other = conn.listen.endsWith(':0') ? undefined : listens.get(conn.listen);
-    if (other) return { segments: ['connectors', i, 'listen'], message: `${conn.listen} is already used by ${other}` };
+    if (other) return { path: ['connectors', i, 'listen'], message: `${conn.listen} is already used by ${other}` };
     listens.set(conn.listen, `connector "${conn.name}"`);
-    // Without its own CA, node would verify client certificates against the public roots.
-    if (conn.tls?.client_auth && !(conn.tls.ca && conn.tls.cert && conn.tls.key)) {
-      return { segments: ['connectors', i, 'tls'], message: 'client_auth needs cert, key and ca (the CA that signs client certificates)' };
+    if (conn.tls) {
+      const tls = checkTls(conn.tls, ['connectors', i, 'tls']);
+      if (tls) return tls;
     }
     const ruleNames = new Set<string>();
     for (const [j, r] of conn.rules.entries()) {
-      if (ruleNames.has(r.name)) return { segments: ['connectors', i, 'rules', j, 'name'], message: `duplicate rule name "${r.name}"` };
+      if (ruleNames.has(r.name)) return { path: ['connectors', i, 'rules', j, 'name'], message: `duplicate rule name "${r.name}"` };
       ruleNames.add(r.name);
     }
+    const own = byType.get(conn.type)?.check?.(conn);
+    if (own) return { path: ['connectors', i, ...own.path], message: own.message };
   }
   return null;
 }
 
+/**
+ * A certificate needs its key (alone, either would be ignored: a development certificate or
+ * clear text instead), and a client CA is used only to verify client certificates.
+ */
+function checkTls(tls: TlsConfig, at: (string | number)[]): ConfigProblem | null {
+  if (!tls.cert || !tls.key) return { path: at, message: 'tls needs both cert and key' };
+  // Without its own CA, node would verify client certificates against the public roots.
+  if (tls.client_auth && !tls.ca) return { path: at, message: 'client_auth needs cert, key and ca (the CA that signs client certificates)' };
+  if (tls.ca && !tls.client_auth) return { path: [...at, 'ca'], message: 'ca is the CA of client certificates: it needs client_auth: true' };
+  return null;
+}
+
 /** Read and parse a config file; `${file:…}` paths are relative to the file's folder. */
-export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env, opts: Pick<ParseOptions, 'secrets'> = {}): Result<GatehouseConfig, ConfigError> {
+export function loadConfig(
+  file: string,
+  env: NodeJS.ProcessEnv = process.env,
+  opts: Pick<ParseOptions, 'secrets' | 'connectors'> = {},
+): Result<GatehouseConfig, ConfigError> {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');

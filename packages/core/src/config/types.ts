@@ -25,113 +25,40 @@ export interface MaskingRuleConfig {
   exempt?: GroupSelector;
 }
 
-export interface ReviewConfig {
-  reviewers: GroupSelector;
-  mode: 'hold' | 'deny';
-  /** Milliseconds (written as a duration such as `5m`). */
-  timeout: number;
-}
-
 export interface TlsConfig {
+  /** PEM certificate chain file; always together with `key`. */
   cert?: string;
   key?: string;
+  /** CA that signs client certificates; always together with `client_auth: true`. */
   ca?: string;
   /** Accept only clients presenting a certificate signed by `ca`. */
   client_auth?: boolean;
 }
 
-export interface ConnectorBase {
+/**
+ * The keys every connector has. A connector package extends this with its own keys and
+ * narrows `type` (e.g. `PostgresConnectorConfig` in @gatehouse/connector-postgres); the
+ * loader has validated those keys against that package's schema.
+ */
+export interface ConnectorConfig {
   name: string;
-  type: 'postgres' | 'mysql' | 'ssh' | 'http';
+  /** The `type` of the ConnectorModule that validated (and will serve) this connector. */
+  type: string;
   listen: string;
   tls?: TlsConfig;
   allow: GroupSelector[];
   rules: RuleConfig[];
   masking: MaskingRuleConfig[];
-  review?: ReviewConfig;
 }
 
-export interface PostgresUpstream {
-  address: string;
-  database: string;
-  user: string;
-  password?: string;
-  /** disable | prefer | require | verify-full */
-  sslmode: 'disable' | 'prefer' | 'require' | 'verify-full';
-  ca?: string;
-  /**
-   * Upstream roles by caller group: the first entry naming one of the caller's groups
-   * logs in with its user / password instead (e.g. a role with column grants for masked
-   * callers: the database's own grants back the gateway).
-   */
-  by_group: PostgresGroupLogin[];
+/**
+ * A problem a schema cannot express, found on a validated config: the key path (as
+ * segments, array indexes as numbers) and what is wrong. The loader adds file and line.
+ */
+export interface ConfigProblem {
+  path: (string | number)[];
+  message: string;
 }
-
-export interface PostgresGroupLogin {
-  groups: string[];
-  user: string;
-  password?: string;
-}
-
-export interface PostgresConnectorConfig extends ConnectorBase {
-  type: 'postgres';
-  upstream: PostgresUpstream;
-  /** Largest frontend message accepted, bytes. */
-  max_message_bytes: number;
-  /** What to do with a statement the parser cannot classify. */
-  on_parse_error: 'deny' | 'allow';
-  /** Time allowed for TLS + startup + authentication, ms. */
-  startup_timeout: number;
-  /** Largest upstream (result) message relayed, bytes. */
-  max_result_message_bytes: number;
-  /** Named prepared statements / portals one session may hold. */
-  max_prepared_statements: number;
-  /**
-   * restricted (default): a masked caller's statement whose output masking cannot trace
-   * (an expression, whole-row reference, view or function over a masked column, procedural
-   * code) is refused. permissive: it runs, masked by output name and detectors only.
-   */
-  masking_mode: 'restricted' | 'permissive';
-}
-
-export interface HttpCredential {
-  /** bearer | basic | header | query */
-  type: 'bearer' | 'basic' | 'header' | 'query';
-  token?: string;
-  username?: string;
-  password?: string;
-  name?: string;
-  value?: string;
-}
-
-export interface HttpUpstream {
-  url: string;
-  headers?: Record<string, string>;
-  credential?: HttpCredential;
-  /** PEM CA bundle to trust (pinning) for an https upstream. */
-  ca?: string;
-  timeout: number;
-}
-
-export interface HttpConnectorConfig extends ConnectorBase {
-  type: 'http';
-  upstream: HttpUpstream;
-  /** Largest body buffered for masking or JSON rules, bytes. */
-  max_body_bytes: number;
-  /** For a masked caller, bodies the JSON rules cannot read: masked by the detectors, or refused (502). */
-  unknown_content: 'detectors' | 'refuse';
-  /** Method-override headers and `_method=`: judged as the method they name, or removed before the upstream. */
-  method_override: 'judge' | 'strip';
-  /** Request bodies up to this many bytes are sampled (masked) into the audit event. */
-  audit_body_bytes: number;
-}
-
-export interface GenericConnectorConfig extends ConnectorBase {
-  type: 'mysql' | 'ssh';
-  upstream: Record<string, unknown>;
-}
-
-export type ConnectorConfig = PostgresConnectorConfig | HttpConnectorConfig | GenericConnectorConfig;
 
 export interface OidcIssuerConfig {
   issuer: string;
@@ -166,6 +93,7 @@ export interface CertificateMappingConfig {
 
 export interface GatehouseConfig {
   data_dir: string;
+  /** `tls`: HTTPS with cert/key; with client_auth, every connection needs a certificate signed by ca. */
   admin: { listen: string; tls?: TlsConfig };
   log: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error' };
   audit: {
@@ -173,7 +101,7 @@ export interface GatehouseConfig {
     window_ms: number;
     /** Seconds between signed checkpoints (one is also written when idle). */
     checkpoint_interval: number;
-    /** Origin line of the signed checkpoint note. */
+    /** Origin line of the signed checkpoint note, also the signing key's name. */
     origin: string;
   };
   identity: {
@@ -181,6 +109,7 @@ export interface GatehouseConfig {
     static_tokens: StaticTokenConfig[];
     /** Client-certificate identities (mTLS); filled with `[]` by the loader. */
     certificates?: CertificateMappingConfig[];
+    /** `reviewer` is refused at load until approvals exist; the type keeps it for roleOf. */
     roles: { admin?: GroupSelector; reviewer?: GroupSelector; auditor?: GroupSelector };
   };
   connectors: ConnectorConfig[];

@@ -1,12 +1,14 @@
-/** Keys of a `type: postgres` connector. Owned by connectors/postgres. */
-import { address, connectorBaseProperties, duration, str, strList, type Schema } from './schema-common.js';
+/**
+ * The keys of a `type: postgres` connector beyond those every connector has, and the
+ * checks a schema cannot express. Registered with the config loader through
+ * `postgresConnector` (index.ts).
+ */
+import { address, duration, str, strList, type ConfigProblem, type ConnectorSchema } from '@gatehouse/core';
+import type { PostgresConnectorConfig } from './config.js';
 
-export const postgresConnectorSchema: Schema = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['name', 'type', 'listen', 'upstream'],
+export const postgresSchema: ConnectorSchema = {
+  required: ['upstream'],
   properties: {
-    ...connectorBaseProperties,
     upstream: {
       type: 'object',
       additionalProperties: false,
@@ -40,3 +42,16 @@ export const postgresConnectorSchema: Schema = {
     max_prepared_statements: { type: 'integer', minimum: 1, maximum: 1000000, default: 10000 },
   },
 };
+
+/** Keys the schema accepts that this connector would otherwise ignore. */
+export function checkPostgresConfig(c: PostgresConnectorConfig): ConfigProblem | null {
+  // Only verify-full checks the upstream's certificate; with any other mode a CA would be unused.
+  if (c.upstream.ca !== undefined && c.upstream.sslmode !== 'verify-full') {
+    return { path: ['upstream', 'ca'], message: `ca is used only with sslmode: verify-full (sslmode is ${c.upstream.sslmode})` };
+  }
+  for (const [i, m] of c.masking.entries()) {
+    // Results are rows, not JSON documents: only column rules and detectors apply.
+    if (m.json !== undefined) return { path: ['masking', i, 'json'], message: 'json paths apply to HTTP bodies: postgres connectors mask by columns and detectors' };
+  }
+  return null;
+}
