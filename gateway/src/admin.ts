@@ -7,12 +7,22 @@
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerOptions, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import { listenOn, type Authenticator, type Connector, type GatehouseConfig, type Identity, type Logger, type TlsConfig } from '@gatehouse/core';
+import {
+  listenOn,
+  PROBLEM_MEDIA_TYPE,
+  problemBody,
+  type Authenticator,
+  type Connector,
+  type GatehouseConfig,
+  type Identity,
+  type Logger,
+  type Problem,
+  type TlsConfig,
+} from '@gatehouse/core';
 import type { AuditLog, EventFilter } from '@gatehouse/audit';
 import { roleOf } from '@gatehouse/identity';
 import type { GatewayMetrics } from './metrics.js';
 import { startAuditReader } from './audit-reader.js';
-
 
 export interface AdminDeps {
   config: GatehouseConfig;
@@ -25,13 +35,28 @@ export interface AdminDeps {
 
 type Role = ReturnType<typeof roleOf>[number];
 
+/** The admin API's errors as problem details (the scheme of docs/operations.md): status → code, title. */
+const PROBLEMS = {
+  400: ['bad-request', 'Bad Request'],
+  401: ['unauthorized', 'Unauthorized'],
+  403: ['forbidden', 'Forbidden'],
+  404: ['not-found', 'Not Found'],
+  405: ['method-not-allowed', 'Method Not Allowed'],
+  500: ['internal', 'Internal Server Error'],
+} as const;
+
 class HttpError extends Error {
   constructor(
-    readonly status: number,
+    readonly status: keyof typeof PROBLEMS,
     message: string,
   ) {
     super(message);
   }
+}
+
+function problemOf(status: keyof typeof PROBLEMS, detail: string): Problem {
+  const [code, title] = PROBLEMS[status];
+  return { code, status, title, detail };
 }
 
 const SESSION_PATH = /^\/api\/v1\/sessions\/([0-9a-f-]{36})$/;
@@ -94,9 +119,9 @@ export async function startAdminServer(deps: AdminDeps): Promise<AdminServer> {
     route(req, url).then(
       (body) => send(res, 200, body),
       (e: unknown) => {
-        const status = e instanceof HttpError ? e.status : 500;
-        if (status === 500) logger.error({ err: (e as Error).message, path: url.pathname }, 'admin API error');
-        send(res, status, { type: 'about:blank', title: status === 500 ? 'internal error' : (e as Error).message, status }, 'application/problem+json');
+        if (!(e instanceof HttpError)) logger.error({ err: (e as Error).message, path: url.pathname }, 'admin API error');
+        const p = e instanceof HttpError ? problemOf(e.status, e.message) : problemOf(500, 'the request failed; see the gateway log');
+        sendText(res, p.status, problemBody(p), PROBLEM_MEDIA_TYPE);
       },
     );
   };
@@ -195,8 +220,11 @@ function eventFilter(q: URLSearchParams): EventFilter {
   return f;
 }
 
-function send(res: ServerResponse, status: number, body: unknown, type = 'application/json') {
-  const text = JSON.stringify(body);
+function send(res: ServerResponse, status: number, body: unknown) {
+  sendText(res, status, JSON.stringify(body), 'application/json');
+}
+
+function sendText(res: ServerResponse, status: number, text: string, type: string) {
   res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
   res.end(text);
 }

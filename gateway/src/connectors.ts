@@ -6,5 +6,7 @@
 import type { ConnectorModule } from '@gatehouse/core';
 import { postgresConnector } from '@gatehouse/connector-postgres';
 import { httpConnector } from '@gatehouse/connector-http';
+import { mysqlConnector } from '@gatehouse/connector-mysql';
+import { sshConnector } from '@gatehouse/connector-ssh';
 
-export const connectorModules: readonly ConnectorModule[] = Object.freeze([postgresConnector, httpConnector]);
+export const connectorModules: readonly ConnectorModule[] = Object.freeze([postgresConnector, httpConnector, mysqlConnector, sshConnector]);

@@ -16,7 +16,7 @@ import { resolveUpstreamAuth } from './credential.js';
 import { handleRequest, type HandlerDeps } from './handler.js';
 import { handleUpgrade } from './websocket.js';
 import { planUnits } from './unit.js';
-import { rawProblem } from './problem.js';
+import { internalError, rawProblem, sendProblem } from './problem.js';
 import { dropSets } from './headers.js';
 
 /** Upstream connections kept per connector; enough for 64+ concurrent callers without queueing. */
@@ -171,10 +171,7 @@ class HttpConnector implements Connector {
 
   private internalError(res: ServerResponse, e: unknown): void {
     this.ctx.logger.error({ err: (e as Error).message }, 'request handling failed');
-    if (!res.headersSent) {
-      res.writeHead(500, { 'content-type': 'application/problem+json', connection: 'close' });
-      res.end('{"type":"urn:gatehouse:problem:internal","title":"Internal Server Error","status":500}');
-    } else res.destroy();
+    sendProblem(res, internalError(), undefined, true);
   }
 
   async stop(drainMs: number): Promise<void> {

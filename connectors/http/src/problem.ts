@@ -1,25 +1,12 @@
 /**
- * RFC 9457 problem details: every refusal the connector sends is `application/problem+json`
- * so that callers can tell a Gatehouse refusal from an upstream error by its media type.
+ * Writing RFC 9457 problem details: every refusal the connector sends is
+ * `application/problem+json` with a `urn:gatehouse:problem:<code>` type (the scheme and the
+ * body are @gatehouse/core's `problemBody`, shared with the admin API).
  */
 import type { ServerResponse } from 'node:http';
+import { PROBLEM_MEDIA_TYPE, problemBody, type Problem } from '@gatehouse/core';
 
-export interface Problem {
-  /** Short stable slug, becomes `type: urn:gatehouse:problem:<code>`. */
-  code: string;
-  status: number;
-  title: string;
-  detail: string;
-  /** Name of the rule that decided, when one did. */
-  rule?: string;
-}
-
-/** Encodes a problem body; kept separate so tests and the WebSocket path can reuse it. */
-export function problemBody(p: Problem): string {
-  const body: Record<string, unknown> = { type: `urn:gatehouse:problem:${p.code}`, title: p.title, status: p.status, detail: p.detail };
-  if (p.rule) body.rule = p.rule;
-  return JSON.stringify(body);
-}
+export type { Problem } from '@gatehouse/core';
 
 /**
  * Sends a problem unless the response already started (then the only honest thing left is
@@ -32,7 +19,7 @@ export function sendProblem(res: ServerResponse, p: Problem, extraHeaders?: Reco
   }
   const body = problemBody(p);
   const headers: Record<string, string | number> = {
-    'content-type': 'application/problem+json',
+    'content-type': PROBLEM_MEDIA_TYPE,
     'content-length': Buffer.byteLength(body),
     'cache-control': 'no-store',
     ...extraHeaders,
@@ -46,10 +33,11 @@ export function sendProblem(res: ServerResponse, p: Problem, extraHeaders?: Reco
 export function rawProblem(p: Problem, extraHeaders = ''): string {
   const body = problemBody(p);
   return (
-    `HTTP/1.1 ${p.status} ${p.title}\r\ncontent-type: application/problem+json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
+    `HTTP/1.1 ${p.status} ${p.title}\r\ncontent-type: ${PROBLEM_MEDIA_TYPE}\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
     `connection: close\r\n${extraHeaders}\r\n${body}`
   );
 }
 
 export const unauthorized = (detail: string): Problem => ({ code: 'unauthorized', status: 401, title: 'Unauthorized', detail });
+export const internalError = (): Problem => ({ code: 'internal', status: 500, title: 'Internal Server Error', detail: 'request handling failed' });
 export const WWW_AUTH_INVALID = 'Bearer error="invalid_token"';

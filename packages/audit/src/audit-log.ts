@@ -54,8 +54,16 @@ interface Batch {
 }
 
 const OPEN_TIMEOUT_MS = 30_000;
-/** batched: how long appends gather on the main thread before one message to the writer. */
-const BATCHED_POST_MS = 1;
+/**
+ * batched: appends gather on the main thread for half the durability window before one
+ * message to the writer (the writer commits within the other half): fewer messages, fewer
+ * wake-ups of both threads, and the `window_ms` promise still holds.
+ */
+const batchedPostMs = (windowMs: number) => Math.min(MAX_GATHER_MS, Math.max(1, Math.floor(windowMs / 2)));
+/** Beyond a few milliseconds, gathering longer saves nothing measurable and only adds delay. */
+const MAX_GATHER_MS = 5;
+/** A detached append's outcome is nobody's business but the log's own failure state. */
+const IGNORE = (): void => {};
 const CLOSE_TIMEOUT_MS = 30_000;
 
 function newBatch(id: number): Batch {
@@ -83,6 +91,7 @@ class WorkerAuditLog implements AuditLog {
     private readonly log: Logger,
     private readonly maxPending: number,
     private readonly stallTimeoutMs: number,
+    private readonly postDelayMs: number,
   ) {
     this.exited = new Promise((resolve) => worker.once('exit', () => resolve()));
     worker.on('message', (m: FromWorker) => this.onMessage(m));
@@ -120,26 +129,49 @@ class WorkerAuditLog implements AuditLog {
   }
 
   append(event: AuditEventInput): Promise<number> {
-    if (this.failure) return Promise.reject(new AuditError(this.failure.code, this.failure.message));
-    if (this.closing) return Promise.reject(new AuditError('audit.unavailable', 'audit log is closed'));
-    if (this.pending >= this.maxPending) {
-      return Promise.reject(new AuditError('audit.unavailable', `audit log overloaded: ${this.pending} appends pending`));
+    const refused = this.refusal();
+    if (refused) return Promise.reject(refused);
+    return new Promise<number>((resolve, reject) => this.enqueue(event, resolve, reject));
+  }
+
+  /**
+   * `batched` durability: nobody waits for the writer, so no promise is made per event. A
+   * write that fails sets `failure` (every later unit is refused); an overload or a closed
+   * log is reported the same way, through `failure`.
+   */
+  appendDetached(event: AuditEventInput): void {
+    const refused = this.refusal();
+    if (refused) {
+      // An event that cannot be taken after its unit was answered is a hole in the trail:
+      // fail closed (overload), unless the log is being closed on purpose.
+      if (this.closing && !this.failure) this.log.error({ kind: event.kind }, 'audit event after close dropped');
+      else if (!this.failure) this.fail(refused.message);
+      return;
     }
+    this.enqueue(event, IGNORE, IGNORE);
+  }
+
+  private refusal(): AuditError | null {
+    if (this.failure) return new AuditError(this.failure.code, this.failure.message);
+    if (this.closing) return new AuditError('audit.unavailable', 'audit log is closed');
+    if (this.pending >= this.maxPending) return new AuditError('audit.unavailable', `audit log overloaded: ${this.pending} appends pending`);
+    return null;
+  }
+
+  private enqueue(event: AuditEventInput, resolve: (seq: number) => void, reject: (e: Error) => void): void {
     this.pending++;
     const b = this.cur;
-    return new Promise<number>((resolve, reject) => {
-      b.events.push(event);
-      b.resolves.push(resolve);
-      b.rejects.push(reject);
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        // strict: post this turn's events now — a caller is waiting on the fsync.
-        // batched: nobody waits, so gather for up to a millisecond; one message and one
-        // writer wake-up then carry many events (the window_ms promise still holds).
-        if (this.durability === 'strict') setImmediate(this.flushBound);
-        else setTimeout(this.flushBound, BATCHED_POST_MS);
-      }
-    });
+    b.events.push(event);
+    b.resolves.push(resolve);
+    b.rejects.push(reject);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      // strict: post this turn's events now — a caller is waiting on the fsync.
+      // batched: nobody waits, so gather (see batchedPostMs); one message and one writer
+      // wake-up then carry many events.
+      if (this.durability === 'strict') setImmediate(this.flushBound);
+      else setTimeout(this.flushBound, this.postDelayMs);
+    }
   }
 
   /** Posts everything appended during this turn as one message. */
@@ -283,7 +315,8 @@ class WorkerAuditLog implements AuditLog {
 /**
  * The writer is plain compiled JS: it inherits flags (source maps, --cpu-prof) but not
  * module loaders or preloads, which it does not need and which can cost seconds per start
- * (e.g. a TypeScript loader under a test runner).
+ * (e.g. a TypeScript loader under a test runner), nor process-wide V8 flags a worker refuses
+ * (--perf-basic-prof: the whole process is profiled already).
  */
 function writerExecArgv(): string[] {
   const out: string[] = [];
@@ -291,7 +324,7 @@ function writerExecArgv(): string[] {
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (/^--(import|require|loader|experimental-loader)$/.test(a) || a === '-r') i++;
-    else if (!/^--(import|require|loader|experimental-loader)=/.test(a)) out.push(a);
+    else if (!/^--(import|require|loader|experimental-loader)=/.test(a) && !/^--perf-/.test(a)) out.push(a);
   }
   return out;
 }
@@ -305,13 +338,14 @@ export async function openAuditLog(opts: AuditLogOptions): Promise<AuditLog> {
   const cfg: WriterConfig = {
     dataDir: opts.dataDir,
     durability: opts.durability,
-    windowMs: opts.windowMs,
+    // The main thread gathers for part of the window; the writer commits within the rest.
+    windowMs: opts.durability === 'batched' ? Math.max(1, opts.windowMs - batchedPostMs(opts.windowMs)) : opts.windowMs,
     checkpointIntervalSec: opts.checkpointIntervalSec,
     origin: opts.origin,
     keyName,
   };
   const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: cfg, execArgv: writerExecArgv() });
-  const log = new WorkerAuditLog(worker, opts.durability, (opts.logger ?? silentLogger).child({ component: 'audit' }), opts.maxPending ?? 100_000, opts.stallTimeoutMs ?? 30_000);
+  const log = new WorkerAuditLog(worker, opts.durability, (opts.logger ?? silentLogger).child({ component: 'audit' }), opts.maxPending ?? 100_000, opts.stallTimeoutMs ?? 30_000, batchedPostMs(opts.windowMs));
   await log.ready();
   return log;
 }

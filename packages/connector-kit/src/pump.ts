@@ -216,9 +216,19 @@ export class FramePump<F> {
   }
 }
 
-/** One syscall for a batch of messages; false when the socket's buffer is full. */
+/** Batches up to this size are copied into one buffer: one plain write instead of a writev. */
+const COALESCE_BYTES = 64 * 1024;
+
+/**
+ * One syscall for a batch of messages; false when the socket's buffer is full. A small
+ * batch (the common case: a handful of protocol messages) is copied into one buffer — cheaper
+ * than node's writev path, which allocates per chunk and per request. A large one is corked.
+ */
 function writeAll(s: Socket, out: Buffer[]): boolean {
   if (out.length === 1) return s.write(out[0]);
+  let size = 0;
+  for (const b of out) size += b.length;
+  if (size <= COALESCE_BYTES) return s.write(Buffer.concat(out, size));
   s.cork();
   let ok = true;
   for (const b of out) ok = s.write(b);

@@ -2,7 +2,7 @@
  * The seams between the core Session and the packages that implement its parts.
  * The gateway wires implementations in; connectors only ever see a Session.
  */
-import type { AuditEventInput, ClientCertificate, Decision, GatehouseError, Identity, Result, Unit } from './types.js';
+import type { AuditEventInput, ClientCertificate, Decision, GatehouseError, Identity, Result, SshKeyCredential, Unit } from './types.js';
 
 /** packages/audit behind a narrow door. */
 export interface AuditSink {
@@ -12,6 +12,12 @@ export interface AuditSink {
    * the window). Rejects when the log cannot take it — the caller must fail closed.
    */
   append(event: AuditEventInput): Promise<number>;
+  /**
+   * `batched` only: append without waiting for (or allocating) an acknowledgement. A write
+   * that fails later sets `failure`, which refuses all further work. Optional: without it
+   * the Session uses `append` and ignores the promise.
+   */
+  appendDetached?(event: AuditEventInput): void;
   /** Non-null once the log has failed; every new unit of work is refused meanwhile. */
   readonly failure: GatehouseError | null;
   readonly durability: 'strict' | 'batched';
@@ -25,6 +31,14 @@ export interface Authenticator {
    * Optional: an authenticator without it accepts no certificate.
    */
   authenticateCertificate?(cert: ClientCertificate): Promise<Result<Identity>>;
+  /**
+   * Map an SSH public key bound to an identity (`identity.ssh_keys`, issuer `ssh-key`) or an
+   * OpenSSH user certificate signed by a configured CA (`identity.ssh_user_ca`, issuer
+   * `ssh-cert`) to an identity, after checking the caller's signature (`proof`). Without a
+   * proof it only answers whether the key would be accepted. Optional: an authenticator
+   * without it accepts no SSH key.
+   */
+  authenticateSshKey?(key: SshKeyCredential): Promise<Result<Identity>>;
 }
 
 /** packages/policy compiled for one connector. Synchronous: it is on the hot path. */

@@ -6,3 +6,4 @@ export * from './selectors.js';
 export * from './config/index.js';
 export * from './address.js';
 export * from './client-certificate.js';
+export * from './problem.js';

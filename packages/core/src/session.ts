@@ -2,7 +2,7 @@
  * The Session: the one object a connector talks to for a caller's connection.
  * Connectors parse frames; the Session decides, masks and records. It owns no socket.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { GroupSelector } from './config/types.js';
 import type {
   AuditSink,
@@ -15,7 +15,7 @@ import type {
   SessionMetrics,
   SessionRecording,
 } from './engines.js';
-import { err, ok, type AuditEventInput, type ClientCertificate, type Decision, type Identity, type Result, type Unit, type UnitResult } from './types.js';
+import { err, ok, type AuditEventInput, type ClientCertificate, type Decision, type Identity, type Result, type SshKeyCredential, type Unit, type UnitResult } from './types.js';
 import { matchesSelector } from './selectors.js';
 
 /** Everything a Session needs, wired by the gateway once per connector. */
@@ -145,6 +145,33 @@ export class Session {
       ? await authenticator.authenticateCertificate(cert)
       : err('auth.certificate', 'client certificates are not accepted by this gateway');
     return this.bind(verified, { certificate });
+  }
+
+  /**
+   * Like `authenticate`, for an SSH public key or OpenSSH user certificate (the SSH
+   * connector): verified and mapped by the authenticator, then the same allow-list check and
+   * audit events, whose meta carry `ssh: {method, algorithm, fingerprint}` and, for a
+   * certificate, its serial, key id and CA fingerprint. A key without `proof` is a query:
+   * the answer says whether the key would identify someone; nothing is bound or audited.
+   */
+  async authenticateSshKey(key: SshKeyCredential): Promise<Result<Identity>> {
+    const { audit, authenticator } = this.services;
+    if (audit.failure) return err('audit.unavailable', 'audit log unavailable; gateway refuses new sessions');
+    const verified = authenticator.authenticateSshKey
+      ? await authenticator.authenticateSshKey(key)
+      : err('auth.ssh_key', 'SSH keys are not accepted by this gateway');
+    if (key.proof === null) return verified;
+    const certificate = key.algo.includes('-cert-v01@openssh.com');
+    const claims = verified.ok ? verified.value.claims : {};
+    const ssh = {
+      method: certificate ? 'certificate' : 'publickey',
+      algorithm: key.algo,
+      fingerprint: `SHA256:${createHash('sha256').update(key.blob).digest('base64').replace(/=+$/, '')}`,
+      ...(claims.serial !== undefined ? { serial: claims.serial } : {}),
+      ...(claims.key_id !== undefined ? { keyId: claims.key_id } : {}),
+      ...(claims.ca_fingerprint !== undefined ? { ca: claims.ca_fingerprint } : {}),
+    };
+    return this.bind(verified, { ssh });
   }
 
   /** The one path after verification: allow list, audit event, masking, recording. */
@@ -313,15 +340,15 @@ export class Session {
     };
     const { audit } = this.services;
     if (audit.failure) return AUDIT_UNAVAILABLE;
-    const appended = audit.append(event);
     if (audit.durability === 'batched') {
       // `batched` promises durability within window_ms, not before the reply: do not wait for
       // the writer's acknowledgement. A write that fails later sets audit.failure, which
       // refuses all further work (decide, authenticate), so nothing proceeds unaudited for long.
-      appended.catch(this.onLateAuditFailure);
+      if (audit.appendDetached) audit.appendDetached(event);
+      else audit.append(event).catch(this.onLateAuditFailure);
       return RECORDED;
     }
-    return appended.then(
+    return audit.append(event).then(
       () => RECORDED,
       (err: Error) => {
         this.log.error({ err: err.message }, 'audit append failed; refusing work');

@@ -29,6 +29,30 @@ export interface ClientCertificate {
   notAfter?: number;
 }
 
+/**
+ * A signature over SSH user-authentication data, as the SSH library hands it over: either
+ * the SSH wire form (`string algorithm, string signature blob`), or the bare signature with
+ * its algorithm (`ssh-ed25519`: 64 bytes; `ssh-rsa`: PKCS#1 v1.5 with `hash` sha256/sha512;
+ * `ecdsa-sha2-*`: DER-encoded (r, s)).
+ */
+export type SshSignature = { wire: Buffer } | { algorithm: string; bytes: Buffer; hash?: string };
+
+/**
+ * An SSH public key or OpenSSH certificate a caller offers (`identity.ssh_keys`,
+ * `identity.ssh_user_ca`). With `proof` the caller signed `data` with the key's private half
+ * and the key is verified before it names anyone; without it, it is a query ("would this key
+ * do?", RFC 4252 §7) that never authenticates.
+ */
+export interface SshKeyCredential {
+  /** Public-key algorithm of the request: `ssh-ed25519`, `rsa-sha2-256`, `ssh-ed25519-cert-v01@openssh.com`, … */
+  algo: string;
+  /** The public key or certificate, SSH wire format. */
+  blob: Buffer;
+  proof: { data: Buffer; signature: SshSignature } | null;
+  /** The caller's address (a certificate's `source-address` option is checked against it). */
+  address: string;
+}
+
 /** An error as a value at a boundary (no exceptions across package seams). */
 export type Result<T, E = GatehouseError> = { ok: true; value: T } | { ok: false; error: E };
 

@@ -5,10 +5,11 @@
  */
 import { createHash } from 'node:crypto';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
-import { ok, silentLogger, type Authenticator, type ClientCertificate, type GatehouseConfig, type Identity, type Logger, type Result } from '@gatehouse/core';
+import { ok, silentLogger, type Authenticator, type ClientCertificate, type GatehouseConfig, type Identity, type Logger, type Result, type SshKeyCredential } from '@gatehouse/core';
 import { CertificateIdentities } from './certificates.js';
 import { fail } from './errors.js';
 import { OidcIssuer } from './oidc-issuer.js';
+import { SshKeyIdentities } from './ssh-identities.js';
 import { StaticTokens } from './static-tokens.js';
 import { TokenCache } from './token-cache.js';
 import { shapeOf } from './token-shape.js';
@@ -17,6 +18,7 @@ export type IdentityConfig = GatehouseConfig['identity'];
 
 export interface TokenAuthenticator extends Authenticator {
   authenticateCertificate(cert: ClientCertificate): Promise<Result<Identity>>;
+  authenticateSshKey(key: SshKeyCredential): Promise<Result<Identity>>;
   /** Abort pending key fetches and drop cached identities. Later calls fail. */
   close(): void;
 }
@@ -44,6 +46,7 @@ export function createAuthenticator(config: IdentityConfig, opts: AuthenticatorO
   const cache = new TokenCache(opts.cacheEntries ?? 10_000, now);
   const statics = new StaticTokens(config.static_tokens ?? [], logger);
   const certificates = new CertificateIdentities(config.certificates ?? []);
+  const sshKeys = new SshKeyIdentities(config.ssh_keys ?? [], config.ssh_user_ca ?? [], logger);
   const inflight = new Map<string, Promise<Result<Identity>>>();
   const issuers = new Map<string, OidcIssuer>();
   for (const cfg of config.oidc ?? []) {
@@ -122,6 +125,12 @@ export function createAuthenticator(config: IdentityConfig, opts: AuthenticatorO
       if (closer.signal.aborted) return fail('auth.invalid', 'authenticator is closed');
       const r = certificates.verify(cert, now() / 1000);
       if (!r.ok) logger.debug({ code: r.error.code, fingerprint256: cert.fingerprint256 }, 'client certificate rejected');
+      return r;
+    },
+    async authenticateSshKey(key: SshKeyCredential) {
+      if (closer.signal.aborted) return fail('auth.invalid', 'authenticator is closed');
+      const r = sshKeys.verify(key, now() / 1000);
+      if (!r.ok && key.proof !== null) logger.debug({ code: r.error.code, algo: key.algo }, 'SSH key rejected');
       return r;
     },
     close() {

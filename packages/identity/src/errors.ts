@@ -18,7 +18,9 @@ export type AuthErrorCode =
   | 'auth.jwks_unavailable'
   | 'auth.invalid'
   /** A verified client certificate that maps to no identity, or to several. */
-  | 'auth.certificate';
+  | 'auth.certificate'
+  /** An SSH key bound to no identity, or a certificate refused (CA, type, principals, options). */
+  | 'auth.ssh_key';
 
 export const fail = (code: AuthErrorCode, message: string): Result<never> => err(code, message);
 

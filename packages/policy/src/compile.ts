@@ -8,7 +8,7 @@ import { err, ok } from '@gatehouse/core';
 import { celEnvironment, compileCondition, firstLine, type Condition } from './cel.js';
 import { compileAnyOf, compileGlob } from './glob.js';
 import { SQL_KINDS } from './sql-kinds.js';
-import { isKnownMatchKey, knownMatchKeys, unitVariable } from './match-keys.js';
+import { isKnownMatchKey, knownMatchKeys, starCrossesSlash, unitVariable } from './match-keys.js';
 
 export { knownMatchKeys };
 
@@ -60,7 +60,7 @@ export function compilePolicy(rules: RuleConfig[], opts: CompilePolicyOptions): 
       const dead = deadValue(type, key, list as string[]);
       if (dead !== null) return err('policy.config', `${label}: match key "${key}": "${dead}" can never match (known: ${KNOWN_VALUES[key].join(', ')})`);
       keys.push(key.startsWith('header.') ? key.toLowerCase() : key);
-      tests.push(compileAnyOf(key === 'where' ? widenWhere(list as string[]) : list));
+      tests.push(compileAnyOf(key === 'where' ? widenWhere(list as string[]) : list, { crossSlash: starCrossesSlash(type, key) }));
     }
     let when: Condition | null = null;
     if (rule.when !== undefined) {
@@ -83,10 +83,13 @@ export function compilePolicy(rules: RuleConfig[], opts: CompilePolicyOptions): 
 const KNOWN_VALUES: Record<string, readonly string[]> = {
   where: ['present', 'absent', 'trivial', 'n/a'],
   statement: [...SQL_KINDS, 'fetch', 'function_call', 'unknown'],
+  /** SSH channel kinds (`subsystem` is any subsystem other than sftp). */
+  channel: ['exec', 'shell', 'sftp', 'scp', 'direct-tcpip', 'subsystem'],
 };
 
 function deadValue(type: string, key: string, values: string[]): string | null {
-  if ((type !== 'postgres' && type !== 'mysql') || !KNOWN_VALUES[key]) return null;
+  const closed = type === 'postgres' || type === 'mysql' || (type === 'ssh' && key === 'channel');
+  if (!closed || !KNOWN_VALUES[key]) return null;
   for (const v of values) if (!KNOWN_VALUES[key].some((k) => compileGlob(v)(k))) return v;
   return null;
 }

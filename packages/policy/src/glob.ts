@@ -4,8 +4,14 @@
  */
 export type ValueMatcher = (value: string) => boolean;
 
-export function compileGlob(pattern: string): ValueMatcher {
+export interface GlobOptions {
+  /** `*` matches `/` too (command lines rather than paths). Default false. */
+  crossSlash?: boolean;
+}
+
+export function compileGlob(pattern: string, opts: GlobOptions = {}): ValueMatcher {
   if (!pattern.includes('*')) return plainWord(pattern);
+  const star = opts.crossSlash ? '.*' : '[^/]*';
   let src = '^';
   for (let i = 0; i < pattern.length; i++) {
     const c = pattern[i];
@@ -13,7 +19,7 @@ export function compileGlob(pattern: string): ValueMatcher {
       if (pattern[i + 1] === '*') {
         src += '.*';
         i++;
-      } else src += '[^/]*';
+      } else src += star;
     } else src += c.replace(/[\\^$.|?+()[\]{}]/g, '\\$&');
   }
   const re = new RegExp(src + '$', 'is');
@@ -28,9 +34,9 @@ function plainWord(word: string): ValueMatcher {
 }
 
 /** Any-of over the rule's values; the unit's attribute may be a string or a list. */
-export function compileAnyOf(values: string | string[]): (attr: string | string[] | undefined) => boolean {
+export function compileAnyOf(values: string | string[], opts: GlobOptions = {}): (attr: string | string[] | undefined) => boolean {
   const list = Array.isArray(values) ? values : [values];
-  const matchers = list.map(compileGlob);
+  const matchers = list.map((v) => compileGlob(v, opts));
   const one = (v: string): boolean => {
     for (const m of matchers) if (m(v)) return true;
     return false;

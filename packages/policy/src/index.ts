@@ -12,4 +12,6 @@ export type { SqlStatement, SqlWhere } from './sql-classify.js';
 export { restrictedSqlViolation } from './restricted-sql.js';
 export type { SqlColumnUse, RestrictedSqlView } from './restricted-sql.js';
 export { sqlUnits, sqlUnitCacheSize } from './sql-units.js';
-export { compileGlob } from './glob.js';
+export { compileGlob, type GlobOptions } from './glob.js';
+export { classifyMysql, mysqlUnits, lexMysql } from './mysql-classify.js';
+export type { MysqlStatement, MysqlClassifyOptions, MysqlUnitsOptions, Token as MysqlToken } from './mysql-classify.js';

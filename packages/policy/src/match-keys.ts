@@ -6,8 +6,18 @@ const KEYS: Record<string, readonly string[]> = {
   postgres: ['statement', 'tables', 'where', 'database'],
   mysql: ['statement', 'tables', 'where', 'database'],
   http: ['method', 'path', 'query', 'host'],
-  ssh: ['command', 'program'],
+  ssh: ['command', 'program', 'channel', 'path'],
 };
+/**
+ * Keys whose values are command lines, not paths: there a glob's `*` also crosses `/`
+ * (`rm -rf *` must match `rm -rf /var/www`). Everywhere else `*` stops at `/`.
+ */
+const COMMAND_KEYS: Record<string, readonly string[]> = { ssh: ['command', 'program'] };
+
+/** True when `*` in a value of this key matches any run of characters, `/` included. */
+export function starCrossesSlash(connectorType: string, key: string): boolean {
+  return COMMAND_KEYS[connectorType]?.includes(key) ?? false;
+}
 /** Key prefixes followed by a free name, e.g. `header.x-tenant`. */
 const PREFIXES: Record<string, readonly string[]> = { http: ['header.'] };
 

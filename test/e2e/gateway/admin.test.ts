@@ -26,7 +26,10 @@ t.test('admin API', async (t) => {
   const wrong = await get(`${base}/api/v1/events`, 'not-a-token-0123456789');
   t.equal(wrong.status, 401, 'bad token → 401');
   t.equal(wrong.headers.get('content-type'), 'application/problem+json');
-  t.equal((await get(`${base}/api/v1/events`, TOKENS.billing)).status, 403, 'a caller without an admin role → 403');
+  t.match(await wrong.json(), { type: 'urn:gatehouse:problem:unauthorized', title: 'Unauthorized', status: 401, detail: String }, 'the problem scheme of the connectors');
+  const noRole = await get(`${base}/api/v1/events`, TOKENS.billing);
+  t.equal(noRole.status, 403, 'a caller without an admin role → 403');
+  t.match(await noRole.json(), { type: 'urn:gatehouse:problem:forbidden', detail: /requires role auditor/ });
 
   const ev = await get(`${base}/api/v1/events?kind=unit`, TOKENS.auditor);
   t.equal(ev.status, 200);

@@ -41,6 +41,12 @@ const oidcIssuer: Schema = {
 /** Same alphabet and bound as the identity package's static-token shape: any other token could never match. */
 const staticToken: Schema = { type: 'string', minLength: 16, maxLength: 16384, pattern: '^[\\x21-\\x2d\\x2f-\\x7e]+$' };
 
+/** One OpenSSH public key line (`type base64 [comment]`); the identity package parses it. */
+const sshPublicKeyLine: Schema = {
+  type: 'string',
+  pattern: '^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp256|ecdsa-sha2-nistp384|ecdsa-sha2-nistp521) [A-Za-z0-9+/]+={0,2}( [^\\r\\n]*)?$',
+};
+
 /** The schema of one connector of a module's type: the common keys, then the module's. */
 function connectorSchema(m: ConnectorModule): Schema {
   for (const key of Object.keys(m.schema.properties)) {
@@ -116,6 +122,26 @@ export function buildConfigSchema(modules: readonly ConnectorModule[]): Schema {
               properties: { cn: str, uri: { type: 'string', pattern: '^[A-Za-z][A-Za-z0-9+.-]*:\\S+$' }, subject: str, groups: { ...strList, default: [] } },
               // Exactly one certificate field: a mapping never guesses which one it meant.
               oneOf: [{ required: ['cn'] }, { required: ['uri'] }],
+            },
+          },
+          ssh_keys: {
+            type: 'array',
+            default: [],
+            items: {
+              type: 'object',
+              additionalProperties: false,
+              required: ['key', 'subject'],
+              properties: { key: sshPublicKeyLine, subject: str, groups: { ...strList, default: [] } },
+            },
+          },
+          ssh_user_ca: {
+            type: 'array',
+            default: [],
+            items: {
+              type: 'object',
+              additionalProperties: false,
+              required: ['key'],
+              properties: { key: sshPublicKeyLine, groups_from: { enum: ['principals'] }, groups: { ...strList, default: [] } },
             },
           },
           roles: {

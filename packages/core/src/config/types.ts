@@ -91,6 +91,24 @@ export interface CertificateMappingConfig {
   groups: string[];
 }
 
+/** An SSH public key bound to an identity (`identity.ssh_keys`). */
+export interface SshKeyMappingConfig {
+  /** One OpenSSH public key line: `ssh-ed25519 AAAA… comment`. */
+  key: string;
+  subject: string;
+  groups: string[];
+}
+
+/** A CA whose OpenSSH user certificates identify callers (`identity.ssh_user_ca`); principals[0] is the subject. */
+export interface SshUserCaConfig {
+  /** The CA's public key line: `ssh-ed25519 AAAA… ca`. */
+  key: string;
+  /** `principals`: the certificate's other principals are the identity's groups. */
+  groups_from?: 'principals';
+  /** Groups every identity certified by this CA gets. */
+  groups: string[];
+}
+
 export interface GatehouseConfig {
   data_dir: string;
   /** `tls`: HTTPS with cert/key; with client_auth, every connection needs a certificate signed by ca. */
@@ -109,6 +127,10 @@ export interface GatehouseConfig {
     static_tokens: StaticTokenConfig[];
     /** Client-certificate identities (mTLS); filled with `[]` by the loader. */
     certificates?: CertificateMappingConfig[];
+    /** SSH public keys bound to identities; filled with `[]` by the loader. */
+    ssh_keys?: SshKeyMappingConfig[];
+    /** CAs of OpenSSH user certificates; filled with `[]` by the loader. */
+    ssh_user_ca?: SshUserCaConfig[];
     /** `reviewer` is refused at load until approvals exist; the type keeps it for roleOf. */
     roles: { admin?: GroupSelector; reviewer?: GroupSelector; auditor?: GroupSelector };
   };
