@@ -3,13 +3,14 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 CONFIG ?= gatehouse.example.yaml
 
-.PHONY: help deps system-deps build run test bench lint clean
+.PHONY: help deps system-deps build run test bench lint format clean
 
 help:
 	@echo "make run    install, build and start the gateway on $(CONFIG)"
 	@echo "make test   install what the tests need, build, run every test"
 	@echo "make bench  run the benchmarks (gateway side by side with direct connections)"
-	@echo "make lint   type-check everything"
+	@echo "make lint   type-check, lint (typescript-eslint, type-aware) and check formatting (prettier)"
+	@echo "make format apply prettier, then eslint --fix"
 
 # npm ci only when the lock file changed since the last install.
 node_modules/.gatehouse-installed: package-lock.json
@@ -25,14 +26,24 @@ system-deps:
 build: deps
 	npx tsc -b
 
+# What prettier formats (docs, YAML and JSON keep their hand layout).
+FORMATTED := '**/*.{ts,mts,cts,js,mjs,cjs}'
+
+# Strict: any type error, lint error or warning, or unformatted file fails it (make test runs it first).
 lint: deps
-	npx tsc -b --force
-	@echo "lint: no type errors"
+	npx tsc -b
+	npx eslint --max-warnings 0 .
+	npx prettier --check $(FORMATTED)
+	@echo "lint: no type errors, lint findings or formatting differences"
+
+format: deps
+	npx prettier --write $(FORMATTED)
+	npx eslint --fix .
 
 run: build
 	node gateway/bin/gatehouse.js start -c $(CONFIG)
 
-test: system-deps build
+test: system-deps build lint
 	@scripts/run-tests.sh
 
 bench: build

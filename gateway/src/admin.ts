@@ -79,7 +79,7 @@ export async function startAdminServer(deps: AdminDeps): Promise<AdminServer> {
     const header = req.headers.authorization ?? '';
     const m = /^Bearer\s+(\S+)$/i.exec(header);
     if (!m) throw new HttpError(401, 'bearer token required');
-    const r = await deps.authenticator.authenticate(m[1]!);
+    const r = await deps.authenticator.authenticate(m[1]);
     if (!r.ok) throw new HttpError(401, r.error.message);
     const have = roleOf(r.value, config.identity.roles);
     if (!have.some((x) => x === 'admin' || roles.includes(x))) throw new HttpError(403, `requires role ${roles.join(' or ')}`);
@@ -105,8 +105,8 @@ export async function startAdminServer(deps: AdminDeps): Promise<AdminServer> {
     const s = SESSION_PATH.exec(p);
     if (s) {
       await requireRole(req, ['auditor']);
-      const [events, recording] = await Promise.all([reader.events({ session: s[1]!, limit: 10_000 }), reader.recording(s[1]!)]);
-      if ((events as unknown[]).length === 0) throw new HttpError(404, 'no such session');
+      const [events, recording] = await Promise.all([reader.events({ session: s[1], limit: 10_000 }), reader.recording(s[1])]);
+      if ((events).length === 0) throw new HttpError(404, 'no such session');
       return { session: s[1], events, recording };
     }
     throw new HttpError(404, 'not found');
@@ -215,7 +215,7 @@ function eventFilter(q: URLSearchParams): EventFilter {
     f.limit = Number(limit);
   }
   for (const k of ['since', 'until'] as const) {
-    if (f[k] !== undefined && Number.isNaN(Date.parse(f[k]!))) throw new HttpError(400, `${k} must be an RFC 3339 time`);
+    if (f[k] !== undefined && Number.isNaN(Date.parse(f[k]))) throw new HttpError(400, `${k} must be an RFC 3339 time`);
   }
   return f;
 }

@@ -7,7 +7,7 @@ import { once } from 'node:events';
 import { parseArgs } from 'node:util';
 import { loadConfig, type GatehouseConfig } from '@gatehouse/core';
 import { iterateEvents, proveInclusion, readLatestCheckpoint, readVerifierKey, verifyLog, verifyProofBundle } from '@gatehouse/audit';
-import { readRecording } from '@gatehouse/recording';
+import { listAsciicasts, readAsciicast, readRecording } from '@gatehouse/recording';
 import { connectorModules } from './connectors.js';
 import { startGateway } from './gateway.js';
 
@@ -20,7 +20,10 @@ const USAGE = `usage: gatehouse <command> [options]
   audit checkpoint -c FILE               print the latest signed checkpoint
   audit prove -c FILE SEQ                print an inclusion proof bundle for event SEQ (JSON)
   audit verify-proof BUNDLE --key PUB    check a proof bundle against a verifier key (text or file)
-  replay -c FILE SESSION_ID              print a recorded session's timeline
+  replay -c FILE SESSION_ID              print a recorded session's timeline, then play its
+         [--speed N] [--idle-limit S]    terminal recordings (SSH shells and execs, asciicast)
+         [--instant] [--terminal N]      in real time (N times faster; pauses capped at S s)
+  replay FILE.cast[.gz] [--speed N …]    play one asciicast recording
 `;
 
 const out = (s: string) => process.stdout.write(s.endsWith('\n') ? s : s + '\n');
@@ -49,7 +52,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     if (cmd === 'start') return await start(rest);
     if (cmd === 'audit') return await audit(rest);
-    if (cmd === 'replay') return replay(rest);
+    if (cmd === 'replay') return await replay(rest);
   } catch (e) {
     return fail((e as Error).message);
   }
@@ -139,11 +142,64 @@ async function audit(argv: string[]): Promise<number> {
   return fail(`unknown audit command "${sub ?? ''}"\n${USAGE}`);
 }
 
-function replay(argv: string[]): number {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { config: { type: 'string', short: 'c' } } });
-  const cfg = config(values.config);
+async function replay(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      config: { type: 'string', short: 'c' },
+      speed: { type: 'string' },
+      'idle-limit': { type: 'string' },
+      instant: { type: 'boolean' },
+      terminal: { type: 'string' },
+    },
+  });
+  const speed = values.instant ? Infinity : Number(values.speed ?? 1);
+  const idleLimit = Number(values['idle-limit'] ?? 2);
+  if (!(speed > 0) || !(idleLimit >= 0)) return fail('--speed must be > 0 and --idle-limit >= 0');
   const id = positionals[0];
+  if (id && /\.cast(\.gz)?$/.test(id) && existsSync(id)) {
+    await playAsciicast(id, speed, idleLimit);
+    return 0;
+  }
+  const cfg = config(values.config);
   if (!id) return fail('replay needs a SESSION_ID');
+  const casts = listAsciicasts(cfg.data_dir, id).filter((_, i) => values.terminal === undefined || String(i + 1) === values.terminal);
+  if (!existsSync(`${cfg.data_dir}/recordings/${id}.jsonl`) && casts.length === 0) return fail(`no recording of session ${id}`, 1);
+  if (existsSync(`${cfg.data_dir}/recordings/${id}.jsonl`)) printTimeline(cfg, id);
+  for (const file of casts) {
+    out(`--- terminal ${file.slice(file.lastIndexOf('/') + 1)}`);
+    await playAsciicast(file, speed, idleLimit);
+    out('');
+  }
+  return 0;
+}
+
+/**
+ * Write an asciicast recording's output to the terminal with its timing (`speed` times
+ * faster, pauses capped at `idleLimit` seconds; Infinity: at once). Markers (a truncation,
+ * for one) are shown in brackets; input events are not replayed (their echo is output).
+ */
+async function playAsciicast(file: string, speed: number, idleLimit: number): Promise<void> {
+  let last = 0;
+  for await (const ev of readAsciicast(file)) {
+    if (!Array.isArray(ev)) {
+      const h = ev as { width?: number; height?: number; title?: string };
+      process.stderr.write(`gatehouse: replaying ${h.title ?? file} (${h.width}x${h.height})\n`);
+      continue;
+    }
+    const [t, kind, data] = ev;
+    const wait = Math.min(Math.max(0, t - last), idleLimit) / speed;
+    last = t;
+    if (wait > 0 && Number.isFinite(wait)) await new Promise((r) => setTimeout(r, wait * 1000));
+    if (kind === 'o') {
+      if (!process.stdout.write(data)) await once(process.stdout, 'drain');
+    } else if (kind === 'm') process.stdout.write(`\r\n[${data}]\r\n`);
+    else if (kind === 'r' && process.stdout.isTTY) process.stderr.write(`\x1b[8;${data.split('x')[1]};${data.split('x')[0]}t`);
+  }
+}
+
+function printTimeline(cfg: GatehouseConfig, id: string): void {
   const r = readRecording(cfg.data_dir, id);
   const h = r.header;
   out(`session ${id} · ${h.connector} (${h.protocol}) · ${h.subject} from ${h.peer} · started ${h.started}`);
@@ -156,5 +212,4 @@ function replay(argv: string[]): number {
     if (e.sample !== undefined) out(`    ${JSON.stringify(e.sample)}`);
     if (e.data) process.stdout.write(e.data);
   }
-  return 0;
 }

@@ -9,5 +9,5 @@ export function createLogger(level: string, pretty = process.stdout.isTTY === tr
     // Belt and braces: these fields must never reach a log line even if passed by mistake.
     redact: { paths: ['token', 'password', '*.token', '*.password', 'authorization', '*.authorization'], censor: '[redacted]' },
     ...(pretty ? { transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service' } } } : {}),
-  }) as unknown as Logger & { flush?: () => void };
+  });
 }

@@ -43,6 +43,8 @@ export interface TestGateway {
   dataDir: string;
   /** Bound host and port of a connector. */
   address(connector: string): { host: string; port: number };
+  /** Base URL of an HTTP connector (`https` when it serves TLS). */
+  url(connector: string, scheme?: 'http' | 'https'): string;
   /** Base URL of the admin server. */
   adminUrl: string;
   stop(): Promise<void>;
@@ -66,14 +68,19 @@ export async function startTestGateway(opts: TestGatewayOptions): Promise<TestGa
     rmSync(dataDir, { recursive: true, force: true });
     throw gw;
   }
+  const address = (name: string) => {
+    const a = gw.addresses.get(name);
+    if (!a) throw new Error(`no connector ${name}`);
+    return splitHostPort(a);
+  };
   return {
     gw,
     dataDir,
     adminUrl: gw.adminUrl,
-    address(name) {
-      const a = gw.addresses.get(name);
-      if (!a) throw new Error(`no connector ${name}`);
-      return splitHostPort(a);
+    address,
+    url(name, scheme = 'http') {
+      const { host, port } = address(name);
+      return `${scheme}://${host}:${port}`;
     },
     async stop() {
       await gw.stop(2_000);

@@ -127,12 +127,18 @@ export function authenticateCaller(
   const authorization = req.headers.authorization;
   const token = bearerToken(authorization);
   if (token === null && (authorization !== undefined || conn.certificate === null)) {
-    return d.ctx.openSession(conn.peer).protocolError('missing or malformed bearer token', refusalMeta(req, upgrade)).then(() => null);
+    return d.ctx
+      .openSession(conn.peer)
+      .protocolError('missing or malformed bearer token', refusalMeta(req, upgrade))
+      .then(() => null);
   }
   // Not async: a keep-alive request on an authenticated connection gets its Session back without a new promise.
   const authed = token !== null ? sessionFor(conn, token, d.ctx, d.track) : sessionForCertificate(conn, d.ctx, d.track);
   if (!(authed instanceof Promise) && !authed.ok && authed.error.code === 'auth.cleartext') {
-    return d.ctx.openSession(conn.peer).protocolError(authed.error.message, refusalMeta(req, upgrade)).then(() => authed);
+    return d.ctx
+      .openSession(conn.peer)
+      .protocolError(authed.error.message, refusalMeta(req, upgrade))
+      .then(() => authed);
   }
   return authed;
 }

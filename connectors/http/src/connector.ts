@@ -24,7 +24,6 @@ const POOL_CONNECTIONS = 128;
 
 export const createHttpConnector: ConnectorFactory<HttpConnectorConfig> = (ctx) => new HttpConnector(ctx);
 
-
 class HttpConnector implements Connector {
   readonly name: string;
   readonly type = 'http';
@@ -150,7 +149,9 @@ class HttpConnector implements Connector {
     const s = socket as Socket;
     const session = this.ctx.openSession({ address: s.remoteAddress ?? 'unknown', port: s.remotePort ?? 0, tls: this.isTls });
     this.track(session.protocolError('malformed HTTP request', { code: e.code ?? 'unknown' }).then(() => undefined));
-    socket.end(rawProblem({ code: 'bad-request', status, title, detail: timedOut ? 'request headers not received in time' : `malformed HTTP request (${e.code ?? 'parse error'})` }));
+    socket.end(
+      rawProblem({ code: 'bad-request', status, title, detail: timedOut ? 'request headers not received in time' : `malformed HTTP request (${e.code ?? 'parse error'})` }),
+    );
   }
 
   /**

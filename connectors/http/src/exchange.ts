@@ -4,11 +4,14 @@
  * body buffered (capped) and masked whole, or an event stream masked line by line as it
  * flows. It records the audit event before the response's last byte leaves.
  *
- * It uses undici's callback handler (onConnect/onHeaders/onData/onComplete), the same one
- * undici's own `request()` uses: raw header Buffers, no per-response header object, and a
- * `resume` callback for flow control (see docs/decisions/0501-undici-dispatch-handler.md).
+ * It implements undici 7's handler interface (onRequestStart, onResponseStart,
+ * onResponseData, onResponseEnd, onResponseError): the DispatchController it is handed
+ * pauses and resumes the upstream response and aborts the request; the response's raw header
+ * list comes from `controller.rawHeaders` (see docs/decisions/0501-undici-dispatch-handler.md).
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import { pipeline, Transform, type Readable } from 'node:stream';
+import type { Dispatcher } from 'undici';
 import type { Decision, Session, Unit } from '@gatehouse/core';
 import { relayResponseHeaders, setHeader, type ResponseHead } from './headers.js';
 import { maskBody } from './mask-response.js';
@@ -36,9 +39,9 @@ export interface AuditExtras {
 
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT']);
 
-export class Exchange {
-  private abortUpstream: ((err?: Error) => void) | null = null;
-  private resumeUpstream: (() => void) | null = null;
+export class Exchange implements Dispatcher.DispatchHandler {
+  /** The current attempt's controller (undici may retry an idempotent request on a new one). */
+  private controller: Dispatcher.DispatchController | null = null;
   private status = 0;
   private head: ResponseHead | null = null;
   /** The response went through the caller's masking (headers at least). */
@@ -57,10 +60,11 @@ export class Exchange {
   private finished = false;
   private clientGone = false;
   private failure: Problem | null = null;
+  /** Request body bytes passed on to the upstream (a buffered body: its length). */
   requestBytes = 0;
   private bodySample: Buffer[] | null;
   private sampled = 0;
-  private readonly onDrain = () => this.resumeUpstream?.();
+  private readonly onDrain = () => this.controller?.resume();
 
   constructor(
     private readonly s: ExchangeSettings,
@@ -78,38 +82,54 @@ export class Exchange {
     res.once('close', () => {
       if (!res.writableFinished) {
         this.clientGone = true;
-        this.abortUpstream?.(new Error('client closed the connection'));
+        this.controller?.abort(new Error('client closed the connection'));
       }
     });
   }
 
-  onConnect(abort: (err?: Error) => void): void {
-    this.abortUpstream = abort;
-    if (this.clientGone) abort(new Error('client closed the connection'));
+  /**
+   * The streamed request body on its way to the upstream: the caller's stream through a pass-through
+   * that counts it and keeps its first `audit_body_bytes` for the audit. Back-pressure holds (undici
+   * pauses what it reads, the pipeline pauses the caller); an error on either side ends both.
+   */
+  relayRequestBody(req: IncomingMessage): Readable {
+    const tap = new Transform({
+      transform: (chunk: Buffer, _encoding, done) => {
+        this.sampleRequestBody(chunk);
+        done(null, chunk);
+      },
+    });
+    pipeline(req, tap, () => {}); // the error reaches undici through `tap`, and the caller through `res`
+    return tap;
   }
 
-  onBodySent(chunk: Buffer | string): void {
-    const n = typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
-    this.requestBytes += n;
+  private sampleRequestBody(chunk: Buffer): void {
+    this.requestBytes += chunk.length;
     if (this.bodySample !== null && this.sampled < this.s.auditBodyBytes) {
-      const b = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-      const take = Math.min(b.length, this.s.auditBodyBytes - this.sampled);
-      this.bodySample.push(take === b.length ? b : b.subarray(0, take));
+      const take = Math.min(chunk.length, this.s.auditBodyBytes - this.sampled);
+      this.bodySample.push(take === chunk.length ? chunk : chunk.subarray(0, take));
       this.sampled += take;
     }
   }
 
-  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
-    if (statusCode < 200) return true; // 1xx interim responses are not relayed
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.clientGone) controller.abort(new Error('client closed the connection'));
+  }
+
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders, statusText?: string): void {
+    if (statusCode < 200) return; // 1xx interim responses are not relayed
     this.status = statusCode;
-    this.resumeUpstream = resume;
-    const head = relayResponseHeaders(rawHeaders);
+    const head = relayResponseHeaders(rawHeadersOf(controller, headers));
     this.head = head;
     const bodyless = this.req.method === 'HEAD' || statusCode === 204 || statusCode === 304;
-    if (this.session.masker.active) return this.onMaskedHeaders(head, bodyless);
+    if (this.session.masker.active) {
+      this.onMaskedHeaders(head, bodyless);
+      return;
+    }
     this.expected = bodyless ? -1 : head.contentLength;
-    this.res.writeHead(statusCode, statusText, head.headers);
-    return true;
+    if (statusText !== undefined) this.res.writeHead(statusCode, statusText, head.headers);
+    else this.res.writeHead(statusCode, head.headers);
   }
 
   /**
@@ -118,16 +138,16 @@ export class Exchange {
    * NDJSON, and other types with `unknown_content: detectors`), streamed line by line (an
    * uncompressed event stream), or refused as soon as a byte of it arrives.
    */
-  private onMaskedHeaders(head: ResponseHead, bodyless: boolean): boolean {
+  private onMaskedHeaders(head: ResponseHead, bodyless: boolean): void {
     this.masked = true;
     maskResponseHeaders(head.headers, this.session.masker);
     if (bodyless) {
       this.res.writeHead(this.status, head.headers);
-      return true;
+      return;
     }
     // Range is removed from a masked caller's requests: a part of a body cannot be masked.
-    if (this.status === 206) return this.refuseEarly(maskingProblem('a partial (206) response cannot be masked'));
-    if (head.contentTypes > 1) return this.refuseEarly(maskingProblem('several Content-Type headers: the body cannot be masked with certainty'));
+    if (this.status === 206) return this.fail(maskingProblem('a partial (206) response cannot be masked'));
+    if (head.contentTypes > 1) return this.fail(maskingProblem('several Content-Type headers: the body cannot be masked with certainty'));
     const media = mediaType(head.contentType);
     this.media = media;
     const structured = media.kind === 'json' || media.kind === 'ndjson';
@@ -140,62 +160,53 @@ export class Exchange {
       dropValidators(headers);
       this.lines = new LineMasker(this.session.masker, this.s.maxBodyBytes);
       this.res.writeHead(this.status, headers);
-      return true;
+      return;
     } else {
       this.cap = this.s.maxBodyBytes;
       this.capProblem = tooLarge(this.s.maxBodyBytes);
     }
-    if (head.contentLength > this.cap) return this.refuseEarly(this.capProblem);
+    if (head.contentLength > this.cap) return this.fail(this.capProblem);
     this.chunks = [];
-    return true;
   }
 
-  private refuseEarly(p: Problem): false {
-    this.fail(p);
-    return false;
-  }
-
-  onData(chunk: Buffer): boolean {
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     this.bytes += chunk.length;
     if (this.chunks !== null) {
-      if (this.bytes > this.cap) {
-        this.fail(this.capProblem as Problem);
-        return false;
-      }
+      if (this.bytes > this.cap) return this.fail(this.capProblem as Problem);
       this.chunks.push(chunk);
-      return true;
+      return;
     }
     if (this.lines !== null) {
       const out = this.lines.push(chunk);
-      if ('error' in out) {
-        this.fail(maskingProblem(out.error));
-        return false;
-      }
-      if (out.length === 0 || this.res.write(out)) return true;
-      this.res.once('drain', this.onDrain);
-      return false;
+      if ('error' in out) return this.fail(maskingProblem(out.error));
+      if (out.length > 0 && !this.res.write(out)) this.pauseUntilDrain(controller);
+      return;
     }
     if (this.bytes === this.expected) {
       this.held = chunk;
-      return true;
+      return;
     }
-    if (this.res.write(chunk)) return true;
-    this.res.once('drain', this.onDrain);
-    return false;
+    if (!this.res.write(chunk)) this.pauseUntilDrain(controller);
   }
 
-  onComplete(): void {
+  /** Back-pressure: the caller's socket is full; read no more from the upstream until it drains. */
+  private pauseUntilDrain(controller: Dispatcher.DispatchController): void {
+    controller.pause();
+    this.res.once('drain', this.onDrain);
+  }
+
+  onResponseEnd(): void {
     void this.finish(null);
   }
 
-  onError(e: Error): void {
+  onResponseError(_controller: Dispatcher.DispatchController, e: Error): void {
     void this.finish(e);
   }
 
   /** Refuse the response (fail closed): stop the upstream and answer with a problem. */
   private fail(p: Problem): void {
     this.failure = p;
-    this.abortUpstream?.(new Error(p.detail));
+    this.controller?.abort(new Error(p.detail));
   }
 
   private async finish(e: Error | null): Promise<void> {
@@ -286,6 +297,22 @@ export class Exchange {
     });
     return r.ok;
   }
+}
+
+/**
+ * The response's header list as the upstream sent it (order and repeats kept: two Content-Type
+ * headers must stay two). undici hands it over as `controller.rawHeaders`; the parsed object is
+ * the fallback, its repeated headers (arrays) flattened back into one entry each.
+ */
+function rawHeadersOf(controller: Dispatcher.DispatchController, parsed: IncomingHttpHeaders): Buffer[] | string[] {
+  const raw = controller.rawHeaders;
+  if (Array.isArray(raw)) return raw;
+  const out: string[] = [];
+  for (const [name, value] of Object.entries(parsed)) {
+    if (Array.isArray(value)) for (const v of value) out.push(name, v);
+    else if (value !== undefined) out.push(name, value);
+  }
+  return out;
 }
 
 function dropValidators(headers: string[]): void {

@@ -89,7 +89,13 @@ export async function handleRequest(d: HandlerDeps, conn: CallerConnection, req:
 
   if (decision.action !== 'allow') {
     const p = refusal(decision);
-    const r = await session.record({ unit: audited, decision, startedAt, result: { status: p.status, bytes: 0, error: p.detail }, attributes: { headers: extras.headers, upstream: d.settings.upstream, ...(extras.body !== undefined ? { body: extras.body } : {}) } });
+    const r = await session.record({
+      unit: audited,
+      decision,
+      startedAt,
+      result: { status: p.status, bytes: 0, error: p.detail },
+      attributes: { headers: extras.headers, upstream: d.settings.upstream, ...(extras.body !== undefined ? { body: extras.body } : {}) },
+    });
     sendProblem(res, r.ok ? p : auditProblem(), undefined, hasBody && body === null);
     return;
   }
@@ -99,15 +105,13 @@ export async function handleRequest(d: HandlerDeps, conn: CallerConnection, req:
   const fwd = { clientIp: conn.peer.address, proto: d.proto, host: req.headers.host };
   const headers = upstreamRequestHeaders(req.rawHeaders, req.headers.connection, fwd, d.auth.headers, body !== null, masker.active ? d.drop.masked : d.drop.plain);
   const ex = new Exchange(d.settings, req, res, session, audited, decision, startedAt, extras, hasBody && body === null);
-  const opts: Dispatcher.DispatchOptions = {
-    path,
-    method: method as Dispatcher.HttpMethod,
-    headers,
-    body: body ?? (hasBody ? req : null),
-    idempotent: method === 'GET' || method === 'HEAD',
-  };
-  if (body !== null) headers.push('content-length', String(body.length));
-  d.upstream.dispatch(opts, ex as unknown as Dispatcher.DispatchHandler);
+  let upstreamBody: Dispatcher.DispatchOptions['body'] = null;
+  if (body !== null) {
+    headers.push('content-length', String(body.length));
+    upstreamBody = body;
+    ex.requestBytes = body.length;
+  } else if (hasBody) upstreamBody = ex.relayRequestBody(req);
+  d.upstream.dispatch({ path, method, headers, body: upstreamBody, idempotent: method === 'GET' || method === 'HEAD' }, ex);
 }
 
 function refusal(decision: Decision): Problem {

@@ -172,11 +172,12 @@ export function auditHeaders(rawHeaders: string[], mask: ((v: string) => string)
   const out: Record<string, string> = {};
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const lower = rawHeaders[i].toLowerCase();
-    const value = SECRET_HEADERS.has(lower) || lower.includes('secret') || lower.includes('token') || lower.includes('password')
-      ? '[removed]'
-      : mask
-        ? mask(rawHeaders[i + 1])
-        : rawHeaders[i + 1];
+    const value =
+      SECRET_HEADERS.has(lower) || lower.includes('secret') || lower.includes('token') || lower.includes('password')
+        ? '[removed]'
+        : mask
+          ? mask(rawHeaders[i + 1])
+          : rawHeaders[i + 1];
     out[lower] = out[lower] === undefined ? value : `${out[lower]}, ${value}`;
   }
   return out;

@@ -21,8 +21,28 @@ export interface MediaType {
   charset: string | null;
 }
 
-const NDJSON = new Set(['application/x-ndjson', 'application/ndjson', 'application/jsonl', 'application/x-jsonl', 'application/jsonlines', 'application/x-jsonlines', 'application/json-seq']);
-const TEXT_APPS = new Set(['application/xml', 'application/x-www-form-urlencoded', 'application/javascript', 'application/ecmascript', 'application/x-javascript', 'application/yaml', 'application/x-yaml', 'application/toml', 'application/csv', 'application/sql', 'application/graphql']);
+const NDJSON = new Set([
+  'application/x-ndjson',
+  'application/ndjson',
+  'application/jsonl',
+  'application/x-jsonl',
+  'application/jsonlines',
+  'application/x-jsonlines',
+  'application/json-seq',
+]);
+const TEXT_APPS = new Set([
+  'application/xml',
+  'application/x-www-form-urlencoded',
+  'application/javascript',
+  'application/ecmascript',
+  'application/x-javascript',
+  'application/yaml',
+  'application/x-yaml',
+  'application/toml',
+  'application/csv',
+  'application/sql',
+  'application/graphql',
+]);
 
 /** `contentType` is the lower-cased header value (relayResponseHeaders lower-cases it). */
 export function mediaType(contentType: string): MediaType {
@@ -45,7 +65,10 @@ function charsetParam(params: string): string | null {
   for (const p of params.split(';')) {
     const eq = p.indexOf('=');
     if (eq === -1 || p.slice(0, eq).trim() !== 'charset') continue;
-    return p.slice(eq + 1).trim().replace(/^"(.*)"$/, '$1');
+    return p
+      .slice(eq + 1)
+      .trim()
+      .replace(/^"(.*)"$/, '$1');
   }
   return null;
 }

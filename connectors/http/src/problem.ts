@@ -33,8 +33,7 @@ export function sendProblem(res: ServerResponse, p: Problem, extraHeaders?: Reco
 export function rawProblem(p: Problem, extraHeaders = ''): string {
   const body = problemBody(p);
   return (
-    `HTTP/1.1 ${p.status} ${p.title}\r\ncontent-type: ${PROBLEM_MEDIA_TYPE}\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
-    `connection: close\r\n${extraHeaders}\r\n${body}`
+    `HTTP/1.1 ${p.status} ${p.title}\r\ncontent-type: ${PROBLEM_MEDIA_TYPE}\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` + `connection: close\r\n${extraHeaders}\r\n${body}`
   );
 }
 

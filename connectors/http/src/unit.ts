@@ -25,7 +25,7 @@ export function planUnits(rules: readonly RuleConfig[]): UnitPlan {
   return { needsContext, headerKeys: [...headerKeys] };
 }
 
-const EMPTY: Record<string, string> = Object.freeze({}) as Record<string, string>;
+const EMPTY: Record<string, string> = Object.freeze({});
 
 export function buildUnit(req: IncomingMessage, method: string, t: Target, plan: UnitPlan, json: unknown): Unit {
   const text = t.query ? `${method} ${t.path}?${t.query}` : `${method} ${t.path}`;

@@ -63,7 +63,14 @@ export async function handleUpgrade(d: HandlerDeps, conn: CallerConnection, req:
 
   const query = withCredentialQuery(judged.target.query, d.auth.query);
   const path = d.basePath + judged.target.wirePath + (query ? `?${query}` : '');
-  const headers = upstreamRequestHeaders(req.rawHeaders, req.headers.connection, { clientIp: conn.peer.address, proto: d.proto, host: req.headers.host }, d.auth.headers, false, d.drop.plain);
+  const headers = upstreamRequestHeaders(
+    req.rawHeaders,
+    req.headers.connection,
+    { clientIp: conn.peer.address, proto: d.proto, host: req.headers.host },
+    d.auth.headers,
+    false,
+    d.drop.plain,
+  );
   let up: Dispatcher.UpgradeData;
   try {
     up = await d.upstream.upgrade({ path, method: 'GET', headers, protocol: 'websocket' });

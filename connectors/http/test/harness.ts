@@ -5,7 +5,7 @@
  * hooks; the end-to-end suite in test/e2e/http runs the whole gateway with the real ones.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import {
   parseConfig,
   Session,
@@ -105,7 +105,12 @@ ${o.extraYaml ?? ''}`;
     },
     durability: 'strict',
   };
-  const passthrough: Masker = { active: false, planColumns: (n) => ({ columns: n.map(() => null), any: false }), maskText: (t) => t, maskJson: (v) => ({ value: v, changed: false }) };
+  const passthrough: Masker = {
+    active: false,
+    planColumns: (n) => ({ columns: n.map(() => null), any: false }),
+    maskText: (t) => t,
+    maskJson: (v) => ({ value: v, changed: false }),
+  };
   const services: SessionServices = {
     connector: { name: 'api', type: 'http' },
     allow: config.allow,
@@ -120,7 +125,15 @@ ${o.extraYaml ?? ''}`;
     masking: { forIdentity: () => o.masker ?? passthrough },
     recorder: null,
     metrics: null,
-    logger: { debug() {}, info() {}, warn() {}, error() {}, child() { return this; } },
+    logger: {
+      debug() {},
+      info() {},
+      warn() {},
+      error() {},
+      child() {
+        return this;
+      },
+    },
   };
   const connector = createHttpConnector({ config, dataDir: '/tmp/unused', logger: services.logger, openSession: (peer) => new Session(services, peer) });
   const bound = await connector.start();
@@ -179,4 +192,21 @@ export async function until(cond: () => boolean, ms = 5_000): Promise<boolean> {
     await new Promise((r) => setTimeout(r, 10));
   }
   return true;
+}
+
+/**
+ * Sends raw bytes to the connector and returns everything it answered before closing the
+ * connection (5 s at most): for requests no HTTP client would send.
+ */
+export function rawExchange(port: number, bytes: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = connect(port, '127.0.0.1');
+    let out = '';
+    s.setEncoding('latin1');
+    s.on('data', (c: string) => (out += c));
+    s.on('error', reject);
+    s.on('close', () => resolve(out));
+    s.setTimeout(5_000, () => s.destroy());
+    s.write(bytes, 'latin1'); // not end(): a half-closed socket may be dropped before the answer
+  });
 }

@@ -1,20 +1,5 @@
 import t from 'tap';
-import { connect } from 'node:net';
-import { startHarness, startUpstream, TOKEN, kinds } from './harness.js';
-
-/** Sends raw bytes, returns everything the gateway answered before closing. */
-function raw(port: number, bytes: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const s = connect(port, '127.0.0.1');
-    let out = '';
-    s.setEncoding('latin1');
-    s.on('data', (c) => (out += c));
-    s.on('error', reject);
-    s.on('close', () => resolve(out));
-    s.setTimeout(5_000, () => s.destroy());
-    s.write(bytes, 'latin1'); // not end(): a half-closed socket may be dropped before the answer
-  });
-}
+import { kinds, rawExchange as raw, startHarness, startUpstream, TOKEN } from './harness.js';
 
 t.test('malformed and smuggling requests are refused with 400 and never forwarded', async (t) => {
   const up = await startUpstream((req, res) => {

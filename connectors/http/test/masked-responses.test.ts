@@ -16,11 +16,13 @@ const doc = { name: 'Ada', ssn: '078-05-1120', note: `paid with ${CARD}` };
 
 /** Upstream answers: path → handler. */
 type Route = (res: ServerResponse) => void;
-const send = (type: string | null, body: string | Buffer, extra: Record<string, string | string[]> = {}): Route => (res) => {
-  if (type !== null) res.setHeader('content-type', type);
-  for (const [k, v] of Object.entries(extra)) res.setHeader(k, v);
-  res.end(body);
-};
+const send =
+  (type: string | null, body: string | Buffer, extra: Record<string, string | string[]> = {}): Route =>
+  (res) => {
+    if (type !== null) res.setHeader('content-type', type);
+    for (const [k, v] of Object.entries(extra)) res.setHeader(k, v);
+    res.end(body);
+  };
 
 const routes: Record<string, Route> = {
   '/ndjson': send('application/x-ndjson', `${JSON.stringify(doc)}\n{"id":2,"card":"${CARD}"}\n`),
@@ -69,7 +71,10 @@ const routes: Record<string, Route> = {
   },
 };
 
-async function setup(t: { teardown(fn: () => Promise<void>): void }, extraYaml = '    max_body_bytes: 65536'): Promise<{ h: Harness; plain: Harness; ranges: (string | undefined)[] }> {
+async function setup(
+  t: { teardown(fn: () => Promise<void>): void },
+  extraYaml = '    max_body_bytes: 65536',
+): Promise<{ h: Harness; plain: Harness; ranges: (string | undefined)[] }> {
   const ranges: (string | undefined)[] = [];
   const up = await startUpstream((req, res) => {
     ranges.push(req.headers.range);
@@ -100,7 +105,10 @@ t.test('JSON lines, BOM, top-level scalars and duplicate keys are masked', async
   const { h } = await setup(t);
   const nd = await get(h.base, '/ndjson');
   t.equal(nd.status, 200);
-  const lines = nd.text.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  const lines = nd.text
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
   t.equal(lines[0].ssn, '[redacted]', 'JSON-path rule applied on line 1');
   t.equal(lines[0].note, `paid with ${MASKED}`);
   t.equal(lines[1].card, MASKED, 'detectors on line 2');
@@ -134,7 +142,12 @@ t.test('a body declared as JSON that is not one clean UTF-8 JSON document is ref
   // The same bodies reach a caller without masking exactly as the upstream sent them.
   t.equal((await get(plain.base, '/trailing')).text, `${JSON.stringify(doc)} {"more":1}`);
   await until(() => units(h.events).length >= 8);
-  t.ok(units(h.events).filter((e) => e.result?.status === 502).every((e) => typeof e.result?.error === 'string'), 'refusals audited with the reason');
+  t.ok(
+    units(h.events)
+      .filter((e) => e.result?.status === 502)
+      .every((e) => typeof e.result?.error === 'string'),
+    'refusals audited with the reason',
+  );
 });
 
 t.test('text, HTML, no Content-Type, multipart, unknown types: masked by the detectors (default)', async (t) => {

@@ -41,7 +41,14 @@ t.test('JSON responses are masked through every content-coding, Content-Length f
     const raw = Buffer.from(await r.body.arrayBuffer());
     t.equal(Number(r.headers['content-length']), raw.length, `${enc}: content-length matches the masked body`);
     t.equal(r.headers.etag, undefined, `${enc}: etag of the unmasked bytes dropped`);
-    const plain = enc === 'gzip' ? gunzipSync(raw) : enc === 'br' ? (await import('node:zlib')).brotliDecompressSync(raw) : enc === 'deflate' ? (await import('node:zlib')).inflateSync(raw) : raw;
+    const plain =
+      enc === 'gzip'
+        ? gunzipSync(raw)
+        : enc === 'br'
+          ? (await import('node:zlib')).brotliDecompressSync(raw)
+          : enc === 'deflate'
+            ? (await import('node:zlib')).inflateSync(raw)
+            : raw;
     if (['gzip', 'br', 'deflate'].includes(enc)) t.equal(r.headers['content-encoding'], enc, `${enc}: re-encoded with the same coding`);
     const got = JSON.parse(plain.toString()) as typeof doc;
     t.equal(got.card.number, '************1111', `${enc}: card masked`);

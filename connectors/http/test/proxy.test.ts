@@ -77,7 +77,22 @@ t.test('caller auth, credential injection, header hygiene', async (t) => {
   await t.test('curl: keep-alive requests share one session; a new token opens another', async (t) => {
     const before = h.events.filter((e) => e.kind === 'session.start').length;
     const url = `${h.base}/v1/k`;
-    const { stdout } = await run('curl', ['-s', '-w', '%{http_code}\n', '-H', `Authorization: Bearer ${TOKEN}`, url, '-o', '/dev/null', url, '-o', '/dev/null', url, '-o', '/dev/null']);
+    const { stdout } = await run('curl', [
+      '-s',
+      '-w',
+      '%{http_code}\n',
+      '-H',
+      `Authorization: Bearer ${TOKEN}`,
+      url,
+      '-o',
+      '/dev/null',
+      url,
+      '-o',
+      '/dev/null',
+      url,
+      '-o',
+      '/dev/null',
+    ]);
     t.same(stdout.trim().split('\n'), ['200', '200', '200']);
     await until(() => h.events.filter((e) => e.kind === 'session.end').length >= 1);
     t.equal(h.events.filter((e) => e.kind === 'session.start').length - before, 1, 'one session for three keep-alive requests');
@@ -139,14 +154,18 @@ t.test('policy: deny and review answer 403 problem naming the rule, never forwar
   const p = (await del.json()) as Record<string, unknown>;
   t.equal(p.rule, 'no-delete');
   t.equal(p.type, 'urn:gatehouse:problem:policy-denied');
-  t.match(p.detail as string, /no-delete/);
+  t.match(p.detail, /no-delete/);
 
   // The `when` rule makes the connector buffer the body so the policy sees request.json.
-  const big = await fetch(`${h.base}/v1/refunds`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ amount: 5000, card: '4111111111111111' }) });
+  const big = await fetch(`${h.base}/v1/refunds`, {
+    method: 'POST',
+    headers: { ...auth, 'content-type': 'application/json' },
+    body: JSON.stringify({ amount: 5000, card: '4111111111111111' }),
+  });
   t.equal(big.status, 403);
   const pb = (await big.json()) as Record<string, unknown>;
   t.equal(pb.rule, 'big-refunds');
-  t.match(pb.detail as string, /approval/);
+  t.match(pb.detail, /approval/);
 
   const small = await fetch(`${h.base}/v1/refunds`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ amount: 5 }) });
   t.equal(small.status, 200);
@@ -196,6 +215,9 @@ t.test('upstream down and upstream timeout', async (t) => {
   t.equal(down.status, 502);
   await down.text();
   await until(() => units(h.events).length >= 2);
-  t.same(units(h.events).map((e) => e.result?.status), [504, 502]);
+  t.same(
+    units(h.events).map((e) => e.result?.status),
+    [504, 502],
+  );
   await h.stop();
 });

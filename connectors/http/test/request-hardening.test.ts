@@ -4,10 +4,9 @@
  * hidden from the audit's detectors by URL encoding.
  */
 import t from 'tap';
-import { connect } from 'node:net';
 import type { Decision, Unit } from '@gatehouse/core';
 import { parseConfig } from '@gatehouse/core';
-import { startHarness, startUpstream, testMasker, TOKEN, units, until } from './harness.js';
+import { rawExchange as raw, startHarness, startUpstream, testMasker, TOKEN, units, until } from './harness.js';
 import { httpConnector } from '../src/index.js';
 
 const CARD = '4111111111111111';
@@ -19,19 +18,6 @@ function policy(unit: Unit): Decision {
   if (unit.match.method === 'DELETE' && path.startsWith('/v1/customers/')) return { action: 'deny', rule: 'no-customer-delete' };
   if (path.startsWith('/admin')) return { action: 'deny', rule: 'no-admin' };
   return { action: 'allow' };
-}
-
-function raw(port: number, bytes: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const s = connect(port, '127.0.0.1');
-    let out = '';
-    s.setEncoding('latin1');
-    s.on('data', (c) => (out += c));
-    s.on('error', reject);
-    s.on('close', () => resolve(out));
-    s.setTimeout(5_000, () => s.destroy());
-    s.write(bytes, 'latin1');
-  });
 }
 
 async function setup(t: { teardown(fn: () => Promise<void>): void }, extraYaml = '', masked = false) {
@@ -91,23 +77,29 @@ t.test('method_override: strip — overrides never reach the upstream; the reque
   const { up, h } = await setup(t, '    method_override: strip');
   const r = await fetch(`${h.base}/v1/customers/7?a=1&_method=DELETE&b=2`, {
     method: 'POST',
-    headers: { ...auth, 'x-http-method-override': 'DELETE', 'X-HTTP-Method': 'DELETE', 'x-method-override': 'DELETE', 'x_http_method_override': 'DELETE' },
+    headers: { ...auth, 'x-http-method-override': 'DELETE', 'X-HTTP-Method': 'DELETE', 'x-method-override': 'DELETE', x_http_method_override: 'DELETE' },
   });
   t.equal(r.status, 200);
   await r.text();
   const seen = up.seen[0];
   t.equal(seen.url, '/v1/customers/7?a=1&b=2', '_method removed from the query');
-  t.notOk(seen.rawHeaders.some((n, i) => i % 2 === 0 && /method/i.test(n)), 'every override header removed');
+  t.notOk(
+    seen.rawHeaders.some((n, i) => i % 2 === 0 && /method/i.test(n)),
+    'every override header removed',
+  );
   t.equal(seen.method, 'POST');
 });
 
 t.test('X-Original-URL and X-Rewrite-URL never reach the upstream', async (t) => {
   const { up, h } = await setup(t);
-  const r = await fetch(`${h.base}/v1/public`, { headers: { ...auth, 'x-original-url': '/admin/users', 'x-rewrite-url': '/admin/users', 'X_Original_URL': '/admin' } });
+  const r = await fetch(`${h.base}/v1/public`, { headers: { ...auth, 'x-original-url': '/admin/users', 'x-rewrite-url': '/admin/users', X_Original_URL: '/admin' } });
   t.equal(r.status, 200);
   await r.text();
   const names = up.seen[0].rawHeaders.filter((_, i) => i % 2 === 0).map((n) => n.toLowerCase());
-  t.notOk(names.some((n) => /original|rewrite/.test(n)), `removed (upstream saw: ${names.join(', ')})`);
+  t.notOk(
+    names.some((n) => /original|rewrite/.test(n)),
+    `removed (upstream saw: ${names.join(', ')})`,
+  );
 });
 
 t.test('audit of a masked caller: query decoded before the detectors, path and headers masked', async (t) => {
@@ -136,7 +128,11 @@ t.test('audit of a masked caller: query decoded before the detectors, path and h
 
 t.test('config: the new keys are validated, mask_text_bodies is refused at load', async (t) => {
   const load = (extra: string) =>
-    parseConfig(`data_dir: /tmp/x\nadmin: { listen: 127.0.0.1:0 }\nconnectors:\n  - name: api\n    type: http\n    listen: 127.0.0.1:0\n    upstream: { url: http://127.0.0.1:1 }\n${extra}`, 't.yaml', { env: {}, connectors: [httpConnector] });
+    parseConfig(
+      `data_dir: /tmp/x\nadmin: { listen: 127.0.0.1:0 }\nconnectors:\n  - name: api\n    type: http\n    listen: 127.0.0.1:0\n    upstream: { url: http://127.0.0.1:1 }\n${extra}`,
+      't.yaml',
+      { env: {}, connectors: [httpConnector] },
+    );
   const defaults = load('');
   t.ok(defaults.ok);
   if (defaults.ok) t.match(defaults.value.connectors[0], { unknown_content: 'detectors', method_override: 'judge' }, 'defaults');

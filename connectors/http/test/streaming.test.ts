@@ -31,9 +31,16 @@ t.test('100 MB streams both ways with bounded gateway memory', async (t) => {
     let peak = baseline;
     const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
     // curl runs in its own process, reading /dev/zero through a pipe: the bytes are only in this process in flight.
-    const child = spawn('sh', ['-c', `head -c ${size} /dev/zero | curl -sS -T - -X POST -H '${auth}' -H 'content-type: application/octet-stream' -o /dev/null -w '%{http_code} %{size_upload} %{size_download}' ${h.base}/echo`], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      'sh',
+      [
+        '-c',
+        `head -c ${size} /dev/zero | curl -sS -T - -X POST -H '${auth}' -H 'content-type: application/octet-stream' -o /dev/null -w '%{http_code} %{size_upload} %{size_download}' ${h.base}/echo`,
+      ],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let out = '';
     child.stdout.on('data', (c) => (out += c));
     child.stderr.on('data', (c) => (out += c));
@@ -82,7 +89,7 @@ t.test('request body over max_body_bytes is refused with 413 when a rule needs t
       headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
       body: chunked ? new Blob([body]).stream() : body,
       ...(chunked ? { duplex: 'half' } : {}),
-    } as RequestInit);
+    });
     t.equal(r.status, 413, chunked ? 'chunked' : 'content-length');
     t.match(r.headers.get('content-type'), /problem\+json/);
     await r.text();

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { createRequire } from 'node:module';
-import { startHarness, startUpstream, testMasker, TOKEN, units, until } from './harness.js';
+import { startHarness, startUpstream, testMasker, TOKEN, units, until, type Harness } from './harness.js';
 
 // `ws` is installed (as a dependency of tap's tooling) but ships no types; the few calls used here are typed locally.
 interface WsSocket {
@@ -58,7 +58,7 @@ t.test('WebSocket upgrade is authenticated, relayed, and audited as one unit', a
   const ev = units(h.events)[0];
   t.equal(ev.unit?.text, 'GET /stream');
   t.equal(ev.result?.status, 101);
-  const wsStats = (ev.unit?.attributes as Record<string, any>).websocket;
+  const wsStats = (ev.unit?.attributes as { websocket: Record<'messages_up' | 'messages_down' | 'bytes_up' | 'bytes_down' | 'control_frames', number> }).websocket;
   t.equal(wsStats.messages_up, 3);
   t.equal(wsStats.messages_down, 3);
   t.ok(wsStats.bytes_up > 70_000);
@@ -68,52 +68,50 @@ t.test('WebSocket upgrade is authenticated, relayed, and audited as one unit', a
   t.ok(order.indexOf('unit') < order.indexOf('session.end'), 'unit recorded before the session ends');
 });
 
-t.test('WebSocket without a token, or denied by policy, is refused', async (t) => {
+/** An upstream that counts the upgrades reaching it (none should) and refuses them. */
+async function refusingUpstream() {
   const up = await startUpstream((_req, res) => res.end());
-  let upgrades = 0;
-  up.server.on('upgrade', (_req, socket) => {
-    upgrades++;
+  const counter = { upgrades: 0 };
+  up.server.on('upgrade', (_req, socket: { destroy(): void }) => {
+    counter.upgrades++;
     socket.destroy();
   });
+  return { up, counter };
+}
+
+/** The HTTP status a WebSocket upgrade through the connector gets (101 when it opens, -1 on a network error). */
+function upgradeStatus(h: Harness, path: string, headers?: Record<string, string>): Promise<number> {
+  return new Promise<number>((resolve) => {
+    const ws = new WebSocket(`ws://${h.host}:${h.port}${path}`, { headers });
+    ws.on('unexpected-response', (_req, res) => resolve(res.statusCode));
+    ws.on('error', () => resolve(-1));
+    ws.on('open', () => resolve(101));
+  });
+}
+
+t.test('WebSocket without a token, or denied by policy, is refused', async (t) => {
+  const { up, counter } = await refusingUpstream();
   const h = await startHarness({ upstream: up.url, decide: (u) => (u.match.path === '/admin' ? { action: 'deny', rule: 'no-admin-ws' } : { action: 'allow' }) });
   t.teardown(async () => {
     await h.stop();
     await up.close();
   });
-  const status = (path: string, headers?: Record<string, string>) =>
-    new Promise<number>((resolve) => {
-      const ws = new WebSocket(`ws://${h.host}:${h.port}${path}`, { headers });
-      ws.on('unexpected-response', (_req, res) => resolve(res.statusCode));
-      ws.on('error', () => resolve(-1));
-      ws.on('open', () => resolve(101));
-    });
-  t.equal(await status('/x'), 401);
-  t.equal(await status('/admin', { authorization: `Bearer ${TOKEN}` }), 403);
-  t.equal(upgrades, 0);
+  t.equal(await upgradeStatus(h, '/x'), 401);
+  t.equal(await upgradeStatus(h, '/admin', { authorization: `Bearer ${TOKEN}` }), 403);
+  t.equal(counter.upgrades, 0);
   await until(() => units(h.events).length >= 1);
   t.same(units(h.events)[0].decision, { action: 'deny', rule: 'no-admin-ws' });
 });
 
 t.test('WebSocket upgrade by a masked caller is refused: frames cannot be masked', async (t) => {
-  const up = await startUpstream((_req, res) => res.end());
-  let upgrades = 0;
-  up.server.on('upgrade', (_req, socket) => {
-    upgrades++;
-    socket.destroy();
-  });
+  const { up, counter } = await refusingUpstream();
   const h = await startHarness({ upstream: up.url, masker: testMasker });
   t.teardown(async () => {
     await h.stop();
     await up.close();
   });
-  const status = await new Promise<number>((resolve) => {
-    const ws = new WebSocket(`ws://${h.host}:${h.port}/stream`, { headers: { authorization: `Bearer ${TOKEN}` } });
-    ws.on('unexpected-response', (_req, res) => resolve(res.statusCode));
-    ws.on('error', () => resolve(-1));
-    ws.on('open', () => resolve(101));
-  });
-  t.equal(status, 403);
-  t.equal(upgrades, 0, 'never reached the upstream');
+  t.equal(await upgradeStatus(h, '/stream', { authorization: `Bearer ${TOKEN}` }), 403);
+  t.equal(counter.upgrades, 0, 'never reached the upstream');
   await until(() => units(h.events).length >= 1);
   t.match(units(h.events)[0].result, { status: 403, error: /cannot be masked/ });
 });

@@ -38,6 +38,11 @@ export class PacketReader {
     return new Promise((resolve) => (this.waiter = resolve));
   }
 
+  /** The peer sent a packet over the size limit (or a header that cannot be one). */
+  get oversized(): boolean {
+    return this.framer.error !== null;
+  }
+
   /** Bytes received beyond the packets read. */
   get buffered(): number {
     return this.framer.buffered;

@@ -88,6 +88,7 @@ export async function callerLogin(raw: Socket, o: LoginOptions): Promise<LoginOu
   let reader = new PacketReader(raw, MAX_LOGIN_PACKET);
   let tls = false;
   let p = await reader.next();
+  if (!p && reader.oversized) return refuse(socket, 2, ERR.HANDSHAKE, '08S01', 'bad handshake: a packet over the login size limit (not a MySQL client?)', tls);
   if (!p) return { kind: 'refused', socket, error: 'client closed before its handshake response', tls, quiet: true };
   if (p.seq !== 1) return refuse(socket, 2, ERR.HANDSHAKE, '08S01', `handshake response out of sequence (${p.seq})`, tls);
   if (isSslRequest(p.payload)) {
@@ -100,6 +101,7 @@ export async function callerLogin(raw: Socket, o: LoginOptions): Promise<LoginOu
     tls = true;
     reader = new PacketReader(socket, MAX_LOGIN_PACKET);
     p = await reader.next();
+    if (!p && reader.oversized) return refuse(socket, 3, ERR.HANDSHAKE, '08S01', 'bad handshake: a packet over the login size limit', tls);
     if (!p) return { kind: 'refused', socket, error: 'client closed after TLS without a handshake response', tls, quiet: true };
     if (p.seq !== 2) return refuse(socket, 3, ERR.HANDSHAKE, '08S01', `handshake response out of sequence (${p.seq})`, tls);
   }

@@ -207,7 +207,7 @@ async function simpleQuery(s: import('node:net').Socket, sql: string): Promise<s
 
 function dataRowText(b: Buffer): string[] {
   const n = b.readInt16BE(5);
-  const out: string[] = new Array(n);
+  const out = new Array<string>(n);
   let pos = 7;
   for (let i = 0; i < n; i++) {
     const len = b.readInt32BE(pos);

@@ -75,7 +75,7 @@ export async function handleClient(raw: Socket, d: ClientDeps): Promise<void> {
     if (s.kind === 'refused') {
       const why = timedOut ? 'startup timeout' : s.error;
       // A client that simply went away is not a protocol error worth an audit event.
-      const quiet = !timedOut && /closed/.test(s.error);
+      const quiet = !timedOut && s.gone === true;
       if (s.tls) peer.tls = true;
       // A refused client certificate carries the TLS layer's reason (meta.code); the socket is
       // closed already, nothing is answered.

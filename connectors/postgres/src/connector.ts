@@ -65,7 +65,7 @@ class PostgresConnector implements Connector {
             catalog,
             cancelKeys: this.cancelKeys,
             log,
-            openSession: this.ctx.openSession,
+            openSession: (peer) => this.ctx.openSession(peer),
             onRelay: (r) => this.relays.add(r),
             onClose: (r) => {
               if (r) this.relays.delete(r);

@@ -47,14 +47,20 @@ export class Relay {
     const conversation = new Conversation();
     const audit = new StatementAudit(session);
     const restricted = session.masker.active && options.maskingMode === 'restricted' && options.catalog ? new CatalogRestrictedView(session.masker, options.catalog) : null;
-    const caller = new CallerMessages(conversation, session, audit, { ...options, restricted }, {
-      toUpstream: (b) => this.pump.toUpstream(b),
-      protocolError: (sqlstate, message) => this.protocolError(sqlstate, message),
-      terminate: () => {
-        this.pump.flushUpstream();
-        this.close('client terminated');
+    const caller = new CallerMessages(
+      conversation,
+      session,
+      audit,
+      { ...options, restricted },
+      {
+        toUpstream: (b) => this.pump.toUpstream(b),
+        protocolError: (sqlstate, message) => this.protocolError(sqlstate, message),
+        terminate: () => {
+          this.pump.flushUpstream();
+          this.close('client terminated');
+        },
       },
-    });
+    );
     const server = new ServerMessages(conversation, session, audit, options.catalog, {
       toClient: (b) => this.pump.toClient(b),
       upstreamViolation: (message) => this.upstreamViolation(message),
@@ -64,7 +70,8 @@ export class Relay {
       onUpstreamFrame: (f) => server.onFrame(f),
       onFramingError: (side, e) => this.framingError(side, e as FrameError),
       onInternalError: (_side, e) => this.fatal('internal error', e),
-      onSocketError: (side, e) => (side === 'client' ? options.log.debug({ err: e.message }, 'client socket error') : options.log.warn({ err: e.message }, 'upstream socket error')),
+      onSocketError: (side, e) =>
+        side === 'client' ? options.log.debug({ err: e.message }, 'client socket error') : options.log.warn({ err: e.message }, 'upstream socket error'),
       onClosed: (reason) => void this.session.end(reason).finally(options.onClose),
     });
   }

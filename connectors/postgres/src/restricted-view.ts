@@ -11,10 +11,19 @@ import type { Catalog, CatalogSnapshot, Relation } from './catalog.js';
  * System views that show column values of user tables (planner statistics, other
  * sessions' query texts): a masked caller reading them could see masked values.
  */
-const VALUE_BEARING_SYSTEM_VIEWS = new Set([
-  'pg_stats', 'pg_stats_ext', 'pg_stats_ext_exprs', 'pg_statistic', 'pg_statistic_ext_data',
-  'pg_stat_activity', 'pg_stat_statements', 'pg_prepared_statements', 'pg_cursors',
-].flatMap((n) => [n, `pg_catalog.${n}`, `public.${n}`]));
+const VALUE_BEARING_SYSTEM_VIEWS = new Set(
+  [
+    'pg_stats',
+    'pg_stats_ext',
+    'pg_stats_ext_exprs',
+    'pg_statistic',
+    'pg_statistic_ext_data',
+    'pg_stat_activity',
+    'pg_stat_statements',
+    'pg_prepared_statements',
+    'pg_cursors',
+  ].flatMap((n) => [n, `pg_catalog.${n}`, `public.${n}`]),
+);
 
 export class CatalogRestrictedView implements RestrictedSqlView {
   private version = -1;

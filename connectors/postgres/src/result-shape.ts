@@ -28,7 +28,7 @@ export function readRowDescription(msg: Buffer, masker: Masker, catalog: Catalog
   const r = new Reader(msg, 5);
   const n = r.int16();
   if (n < 0) throw new RangeError('RowDescription: bad column count');
-  const names: string[] = new Array(n);
+  const names = new Array<string>(n);
   const types = new Int32Array(n);
   const formats = new Uint8Array(n);
   const origins: (ColumnOrigin | null)[] | null = catalog ? new Array(n) : null;
@@ -150,7 +150,7 @@ export const SAMPLE_VALUE_CAP = 64;
 /** One (already masked) row as text values for the timeline sample, capped. */
 export function sampleRow(msg: Buffer, shape: ResultShape | null): (string | null)[] {
   const n = msg.readInt16BE(5);
-  const out: (string | null)[] = new Array(n);
+  const out = new Array<string | null>(n);
   let pos = 7;
   for (let i = 0; i < n; i++) {
     const len = msg.readInt32BE(pos);

@@ -20,7 +20,7 @@ export type StartupOutcome =
    * goes into the audit event (`code`: why the TLS layer refused a client certificate);
    * `tls`: the refusal came from (or after) a TLS handshake.
    */
-  | { kind: 'refused'; socket: Socket; error: string; sqlstate?: string; meta?: Record<string, unknown>; tls?: boolean };
+  | { kind: 'refused'; socket: Socket; error: string; sqlstate?: string; meta?: Record<string, unknown>; tls?: boolean; gone?: boolean };
 
 interface Packet {
   code: number;
@@ -33,7 +33,7 @@ export async function negotiateStartup(raw: Socket, clientTls: ServerTls): Promi
   let socket: Socket = raw;
   let tls = false;
   const first = await readChunk(raw);
-  if (!first) return { kind: 'refused', socket, error: 'client closed before startup' };
+  if (!first) return { kind: 'refused', socket, error: 'client closed before startup', gone: true };
   let pending: Buffer | null = first;
   if (first[0] === 0x16) {
     // Direct TLS: hand the ClientHello back to the stream and let TLS take the socket over.
@@ -51,6 +51,7 @@ export async function negotiateStartup(raw: Socket, clientTls: ServerTls): Promi
   for (;;) {
     const p = await readPacket(socket, pending);
     pending = null;
+    if (p === CLIENT_GONE) return { kind: 'refused', socket, error: 'client closed during startup', gone: true };
     if (typeof p === 'string') return { kind: 'refused', socket, error: p, sqlstate: '08P01' };
     if (p.code === SSL_REQUEST || p.code === GSSENC_REQUEST) {
       // Bytes pipelined behind an encryption request would be read as if they were encrypted
@@ -109,8 +110,11 @@ function readChunk(socket: Socket): Promise<Buffer | null> {
   });
 }
 
+/** readPacket's answer when the client went away (not a protocol error: nothing to audit). */
+const CLIENT_GONE = Symbol('client gone');
+
 /** One untyped startup-phase packet (int32 length incl. itself, int32 code, body). */
-async function readPacket(socket: Socket, first: Buffer | null): Promise<Packet | string> {
+async function readPacket(socket: Socket, first: Buffer | null): Promise<Packet | string | typeof CLIENT_GONE> {
   let buf = first ?? Buffer.alloc(0);
   for (;;) {
     if (buf.length >= 4) {
@@ -119,12 +123,12 @@ async function readPacket(socket: Socket, first: Buffer | null): Promise<Packet 
       if (buf.length >= len) return { code: buf.readInt32BE(4), body: buf.subarray(8, len), extra: buf.length - len };
     }
     const more = await readChunk(socket);
-    if (!more) return 'client closed during startup';
+    if (!more) return CLIENT_GONE;
     if (buf.length + more.length > MAX_STARTUP_PACKET + 8) return 'startup packet too long';
     buf = buf.length ? Buffer.concat([buf, more]) : more;
   }
 }
 
-function refusedTls(socket: Socket, up: { error: string; code?: string }): StartupOutcome {
-  return { kind: 'refused', socket, error: up.error, tls: true, ...(up.code !== undefined ? { meta: { code: up.code } } : {}) };
+function refusedTls(socket: Socket, up: { error: string; code?: string; gone?: boolean }): StartupOutcome {
+  return { kind: 'refused', socket, error: up.error, tls: true, ...(up.gone ? { gone: true } : {}), ...(up.code !== undefined ? { meta: { code: up.code } } : {}) };
 }

@@ -73,7 +73,14 @@ export class StatementAudit {
     if (!e.failed || e.index >= units.length) return null;
     const recs: Recorded[] = [];
     for (let i = e.index; i < units.length; i++) {
-      recs.push(this.session.record({ unit: units[i], decision: e.judgement.decisions[i], startedAt: e.startedAt, result: { status: 'skipped', error: 'not executed: an earlier statement of the same query failed' } }));
+      recs.push(
+        this.session.record({
+          unit: units[i],
+          decision: e.judgement.decisions[i],
+          startedAt: e.startedAt,
+          result: { status: 'skipped', error: 'not executed: an earlier statement of the same query failed' },
+        }),
+      );
     }
     return all(recs);
   }
@@ -99,5 +106,5 @@ function currentIndex(e: QueryExpected): number {
 function all(recs: Recorded[]): Recorded {
   if (recs.length === 1) return recs[0];
   if (!recs.some((r) => r instanceof Promise)) return (recs as Result<void>[]).find((r) => !r.ok) ?? OK;
-  return Promise.all(recs).then((rs) => rs.find((r) => !r.ok) ?? OK);
+  return Promise.all(recs.map((r) => Promise.resolve(r))).then((rs) => rs.find((r) => !r.ok) ?? OK);
 }

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { connectTcp, secureUpstream } from '@gatehouse/connector-kit';
-import { err, ok, splitHostPort, type Result } from '@gatehouse/core';
+import { ok, splitHostPort, type Result } from '@gatehouse/core';
 import { FrameReader, readOneByte } from './frame-reader.js';
 import { ScramClient, type SaltedPasswordCache } from './scram.js';
 import { B, cancelRequest, parseErrorFields, passwordMessage, Reader, saslInitialResponse, saslResponse, SSL_REQUEST, startupMessage, startupPacket } from './wire.js';
@@ -190,8 +190,15 @@ async function login(s: Socket, t: UpstreamTarget, params: Record<string, string
 }
 
 function md5Password(user: string, password: string, salt: Buffer): string {
-  const inner = createHash('md5').update(password + user, 'utf8').digest('hex');
-  return 'md5' + createHash('md5').update(Buffer.concat([Buffer.from(inner, 'utf8'), salt])).digest('hex');
+  const inner = createHash('md5')
+    .update(password + user, 'utf8')
+    .digest('hex');
+  return (
+    'md5' +
+    createHash('md5')
+      .update(Buffer.concat([Buffer.from(inner, 'utf8'), salt]))
+      .digest('hex')
+  );
 }
 
 function fail(sqlstate: string, message: string): Result<never, UpstreamError> {

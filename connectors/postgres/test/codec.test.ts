@@ -3,6 +3,7 @@
  * frontend decoding, DataRow masking (text and binary) and the refusal SQL.
  */
 import t from 'tap';
+import { serialize } from 'pg-protocol';
 import type { ColumnMaskPlan, Masker } from '@gatehouse/core';
 import { bindParams, commandRows, maskDataRow, MessageFramer, raiseSql, readBind, readRowDescription, sampleRow } from '../src/index.js';
 import { binaryToText } from '../src/binary-text.js';
@@ -14,7 +15,7 @@ function msg(type: string, body: Buffer): Buffer {
   body.copy(b, 5);
   return b;
 }
-const query = (sql: string) => msg('Q', Buffer.from(sql + '\0'));
+const query = (sql: string) => serialize.query(sql);
 
 t.test('framer: whole messages are views of the chunk, split ones are reassembled', async (t) => {
   const a = query('SELECT 1');
@@ -64,21 +65,8 @@ t.test('framer: bounds', async (t) => {
 });
 
 t.test('bind parameters for the audit: text, NULL, binary as hex, capped', async (t) => {
-  const parts: Buffer[] = [Buffer.from('p1\0s1\0')];
-  const i16 = (n: number) => {
-    const b = Buffer.alloc(2);
-    b.writeInt16BE(n);
-    return b;
-  };
-  const i32 = (n: number) => {
-    const b = Buffer.alloc(4);
-    b.writeInt32BE(n);
-    return b;
-  };
-  parts.push(i16(3), i16(0), i16(1), i16(0)); // formats: text, binary, text
-  parts.push(i16(3), i32(5), Buffer.from('hello'), i32(4), Buffer.from([0, 0, 1, 0]), i32(-1));
-  parts.push(i16(1), i16(1));
-  const bind = msg('B', Buffer.concat(parts));
+  // Formats text, binary, text (a Buffer value is sent as binary); binary results.
+  const bind = serialize.bind({ portal: 'p1', statement: 's1', values: ['hello', Buffer.from([0, 0, 1, 0]), null], binary: true });
   const b = readBind(bind);
   t.equal(b.portal, 'p1');
   t.equal(b.statement, 's1');

@@ -10,7 +10,6 @@ import t from 'tap';
 import { B, bindMessage, describePortalMessage, executeMessage, F, message, parseMessage, queryMessage } from '../src/wire.js';
 import { bindComplete, CARD, complete, cstr, dataRow, error, fields, i32, MASKED_CARD, parseComplete, rfq, rowDesc, rowsOf, setup, sync, texts } from './scripted-relay.js';
 
-
 t.test('desync: an error during Execute does not unhook the next statement (masked and audited)', async (t) => {
   const h = await setup(t, (batch, n) => {
     if (n === 0) return [parseComplete(), bindComplete(), rowDesc('x'), error('22012', 'division by zero'), rfq()];
@@ -24,17 +23,30 @@ t.test('desync: an error during Execute does not unhook the next statement (mask
   t.notMatch(rows[0], CARD, 'the second statement is masked');
   t.match(rows[0], MASKED_CARD);
   const units = h.audit.units().map((e) => [e.unit?.text, e.result?.status]);
-  t.same(units, [['SELECT 1/(id-1) AS x FROM cards WHERE $1', '22012'], ['SELECT * FROM cards', 'SELECT 1']], 'both statements are in the trail');
+  t.same(
+    units,
+    [
+      ['SELECT 1/(id-1) AS x FROM cards WHERE $1', '22012'],
+      ['SELECT * FROM cards', 'SELECT 1'],
+    ],
+    'both statements are in the trail',
+  );
 });
 
 t.test('a row with no matching request closes the session (audited), never passed on', async (t) => {
   const h = await setup(t, (_b, n) => (n === 0 ? [rowDesc('a'), dataRow('1'), complete('SELECT 1'), rfq(), dataRow(CARD)] : []));
   const got = await h.send([queryMessage('SELECT 1 AS a')], 5);
   await h.ended;
-  t.notOk(rowsOf(got).some((r) => r.includes(CARD.slice(4))), 'the unsolicited row never reached the caller');
+  t.notOk(
+    rowsOf(got).some((r) => r.includes(CARD.slice(4))),
+    'the unsolicited row never reached the caller',
+  );
   t.match(texts(got, B.ErrorResponse).join(), /unsolicited/);
   t.ok(h.isClosed(), 'session closed');
-  t.ok(h.audit.events.some((e) => e.kind === 'protocol.error' && /unsolicited/.test(String(e.meta?.error))), 'audited');
+  t.ok(
+    h.audit.events.some((e) => e.kind === 'protocol.error' && /unsolicited/.test(String(e.meta?.error))),
+    'audited',
+  );
 });
 
 t.test('a row before any RowDescription in a simple query closes the session for a masked caller', async (t) => {

@@ -64,7 +64,8 @@ t.test('a refusal in the middle of a pipeline: the refused statement never reach
       if (f.type === F.Bind) out.push(bindComplete());
       if (f.type === F.Describe) out.push(rowDesc('n'));
       // The first Execute is the caller's SELECT; the second is the gateway's refusal block.
-      if (f.type === F.Execute) out.push(out.filter((b) => b[0] === B.DataRow).length === 0 ? Buffer.concat([dataRow('1'), complete('SELECT 1')]) : error('42501', 'gatehouse: denied by rule "no-drop"'));
+      if (f.type === F.Execute)
+        out.push(out.filter((b) => b[0] === B.DataRow).length === 0 ? Buffer.concat([dataRow('1'), complete('SELECT 1')]) : error('42501', 'gatehouse: denied by rule "no-drop"'));
       if (f.type === F.Sync) out.push(rfq());
     }
     return out;
@@ -121,7 +122,9 @@ t.test('COPY FROM STDIN: the caller streams, the completion is audited', async (
 
 t.test('a cancelled statement is recorded with its SQLSTATE and the session goes on', async (t) => {
   let n = 0;
-  const h = await setup(t, () => (n++ === 0 ? [rowDesc('n'), error('57014', 'canceling statement due to user request'), rfq()] : [rowDesc('n'), dataRow('1'), complete('SELECT 1'), rfq()]));
+  const h = await setup(t, () =>
+    n++ === 0 ? [rowDesc('n'), error('57014', 'canceling statement due to user request'), rfq()] : [rowDesc('n'), dataRow('1'), complete('SELECT 1'), rfq()],
+  );
   const got1 = await h.send([queryMessage('SELECT pg_sleep(10) AS n')], 1);
   t.match(texts(got1, B.ErrorResponse).join(), /canceling statement/);
   const got2 = await h.send([queryMessage('SELECT 1 AS n')], 2);

@@ -74,14 +74,19 @@ export async function setup(t: TapLike, answer: (batch: Frame[], n: number) => B
   t.ok(true, 'session authenticated');
   const [client, relaySide, closeClientPair] = await socketPair();
   const [upstream, upstreamPeer, closeUpstreamPair] = await socketPair();
-  const peer = scriptedPeer<Frame>(upstreamPeer, copyingFramer(), (f) => f.type === F.Sync || f.type === F.Query || f.type === F.Flush || f.type === F.CopyDone || f.type === F.CopyFail, answer);
+  const peer = scriptedPeer<Frame>(
+    upstreamPeer,
+    copyingFramer(),
+    (f) => f.type === F.Sync || f.type === F.Query || f.type === F.Flush || f.type === F.CopyDone || f.type === F.CopyFail,
+    answer,
+  );
   let received = Buffer.alloc(0);
   let closed = false;
   client.on('data', (c: Buffer) => (received = Buffer.concat([received, c])));
   client.on('close', () => (closed = true));
   client.on('error', () => {});
   const ended = new Promise<void>((resolve) => {
-    new Relay(relaySide as Socket, upstream, session, {
+    new Relay(relaySide, upstream, session, {
       database: 'db',
       onParseError: 'deny',
       maxMessageBytes: 1 << 20,

@@ -122,6 +122,10 @@ export class CallerConnection {
         : certificate
           ? { wire: ctx.signature! }
           : { algorithm: ctx.key.algo, bytes: ctx.signature!, ...(ctx.hashAlgo ? { hash: ctx.hashAlgo } : {}) };
+      // A certificate query is answered yes: the caller then signs, and the certificate is
+      // checked (and a refusal audited, with its reason) on the signed request. A plain key
+      // query is answered truthfully and not audited: agents offer every key they hold.
+      if (!signed && certificate) return ctx.accept();
       this.peer.meta = { ...this.peer.meta, auth: certificate ? 'certificate' : 'publickey' };
       const r = await this.session.authenticateSshKey({
         algo: ctx.key.algo,

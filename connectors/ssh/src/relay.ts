@@ -34,6 +34,8 @@ export class Pipe {
     });
     // ssh2 never calls back a write made after the far side closed: do not wait for those.
     this.dstClosed = new Promise((resolve) => dst.once('close', () => resolve()));
+    // The source may have been paused while the request was judged: start reading now.
+    src.resume();
   }
 
   /** Stop reading and writing (the channel is going away). */

@@ -93,11 +93,20 @@ export class SessionChannel implements Closable {
     void this.finish({ aborted: `internal error: ${e.message}` });
   }
 
-  /** Judge the request, open the same on the target, and relay. */
+  /**
+   * Accept the request at once — a client sends its stdin (and EOF) right behind it, and
+   * ssh2 drops channel data that arrives before the accept — holding what the caller sends
+   * (paused: the SSH window closes) while the request is judged and the same is opened on
+   * the target. A refusal is then an exit status with the reason on stderr.
+   */
   private async start(kind: Kind, arg: string, accept: () => ServerChannel, reject: () => void): Promise<void> {
     const conn = this.conn;
     if (this.started || conn.closed) return reject();
     this.started = true;
+    const ch = accept();
+    if (!ch) return; // the caller closed the channel meanwhile
+    ch.pause();
+    this.ch = ch;
     const startedAt = Date.now();
     const identity = conn.session.identity!;
     // A certificate's force-command replaces whatever the caller asked for (OpenSSH semantics).
@@ -137,13 +146,13 @@ export class SessionChannel implements Closable {
       ...(forced !== null ? { forced_command: forced, requested } : {}),
     };
     if (j.deny) {
-      await this.refuse(accept, outer, j.deny, startedAt, attributes, 126);
+      await this.refuse(ch, outer, j.deny, startedAt, attributes, 126);
       return;
     }
     const decision = j.decisions[0]!;
     const up = await conn.upstream();
     if (!up.ok) {
-      await this.refuse(accept, outer, decision, startedAt, attributes, 255, up.error.message);
+      await this.refuse(ch, outer, decision, startedAt, attributes, 255, up.error.message);
       conn.upstreamFailed();
       return;
     }
@@ -155,15 +164,14 @@ export class SessionChannel implements Closable {
       else up.client.subsys(arg, cb);
     });
     if (upCh instanceof Error) {
-      await this.refuse(accept, outer, decision, startedAt, attributes, 255, `the target refused the ${execKind}: ${upCh.message}`);
+      await this.refuse(ch, outer, decision, startedAt, attributes, 255, `the target refused the ${execKind}: ${upCh.message}`);
       return;
     }
     if (conn.closed) {
       upCh.close();
-      return reject();
+      ch.close();
+      return;
     }
-    const ch = accept();
-    this.ch = ch;
     this.up = upCh;
     const recorded = channel === 'exec' || channel === 'shell';
     if (recorded) this.cast = this.openCast(channel, execKind === 'shell' ? 'shell' : line);
@@ -191,9 +199,8 @@ export class SessionChannel implements Closable {
   }
 
   /** A refused request: the caller reads why on stderr and gets `status`; the connection goes on. */
-  private async refuse(accept: () => ServerChannel, unit: Unit, decision: Decision, startedAt: number, attributes: Record<string, unknown>, status: number, error?: string): Promise<void> {
+  private async refuse(ch: ServerChannel, unit: Unit, decision: Decision, startedAt: number, attributes: Record<string, unknown>, status: number, error?: string): Promise<void> {
     const conn = this.conn;
-    const ch = accept();
     const message = error ?? `gatehouse: ${decision.reason ?? `denied by rule "${decision.rule}"`}`;
     await conn.recordOrClose({
       unit,
@@ -205,6 +212,8 @@ export class SessionChannel implements Closable {
     ch.stderr.write(`${message.startsWith('gatehouse: ') ? message : `gatehouse: ${message}`}\r\n`);
     ch.exit(status);
     ch.end();
+    // Whatever the caller had sent is dropped (it was never read).
+    ch.resume();
     conn.untrack(this);
   }
 
@@ -217,7 +226,8 @@ export class SessionChannel implements Closable {
     const touch = () => conn.touch();
     let exit: Exit | null = null;
     up.on('exit', (code: number | null, signal?: string, dump?: boolean, desc?: string) => {
-      exit = code !== null && code !== undefined ? { code } : { code: null, signal, dump, desc };
+      // ssh2 reports `SIGKILL`; the protocol (and the audit) name signals without the prefix.
+      exit = code !== null && code !== undefined ? { code } : { code: null, signal: signal?.replace(/^SIG/, ''), dump, desc };
     });
     const transfers: Record<string, unknown>[] = [];
     let sftpTracker: SftpTracker | null = null;
@@ -439,7 +449,8 @@ export class SessionChannel implements Closable {
     if (!this.started || !this.finishWith) {
       this.conn.untrack(this);
       try {
-        this.session.close?.();
+        if (this.ch) this.ch.close();
+        else this.session.close?.();
       } catch {
         /* gone */
       }

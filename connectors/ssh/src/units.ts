@@ -16,6 +16,17 @@ function programs(argv0: string | undefined): string[] | undefined {
   return name === argv0 ? [argv0] : [argv0, name];
 }
 
+/**
+ * A command as written, and — when its program is given by path (`/bin/rm -rf /`) — the
+ * same with the program's file name (`rm -rf /`), so `command:` patterns see both.
+ */
+function commandForms(argv: readonly string[], text: string): string[] {
+  const argv0 = argv[0];
+  if (argv0 === undefined) return [text];
+  const name = programName(argv0);
+  return name === argv0 || name === '' ? [text] : [text, [name, ...argv.slice(1)].join(' ')];
+}
+
 export interface ExecUnits {
   channel: Channel;
   /** The unit recorded for the whole request (the line as sent). */
@@ -62,7 +73,7 @@ export function execUnits(line: string): ExecUnits {
     units.push({
       type: 'command',
       text: c.text,
-      match: { channel, command: c.text, program: programs(c.argv[0]) },
+      match: { channel, command: commandForms(c.argv, c.text), program: programs(c.argv[0]) },
       context: {
         text: c.text,
         line,

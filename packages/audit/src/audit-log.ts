@@ -273,8 +273,8 @@ class WorkerAuditLog implements AuditLog {
     }
   }
 
-  async latestCheckpoint(): Promise<string | null> {
-    return this.checkpoint;
+  latestCheckpoint(): Promise<string | null> {
+    return Promise.resolve(this.checkpoint);
   }
 
   size(): Promise<number> {
@@ -345,7 +345,14 @@ export async function openAuditLog(opts: AuditLogOptions): Promise<AuditLog> {
     keyName,
   };
   const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: cfg, execArgv: writerExecArgv() });
-  const log = new WorkerAuditLog(worker, opts.durability, (opts.logger ?? silentLogger).child({ component: 'audit' }), opts.maxPending ?? 100_000, opts.stallTimeoutMs ?? 30_000, batchedPostMs(opts.windowMs));
+  const log = new WorkerAuditLog(
+    worker,
+    opts.durability,
+    (opts.logger ?? silentLogger).child({ component: 'audit' }),
+    opts.maxPending ?? 100_000,
+    opts.stallTimeoutMs ?? 30_000,
+    batchedPostMs(opts.windowMs),
+  );
   await log.ready();
   return log;
 }

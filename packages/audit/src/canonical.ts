@@ -91,8 +91,11 @@ function encodeObject(o: Record<string, unknown>, depth: number): string {
   return s + '}';
 }
 
-/** Thrown inside the fast path to hand the whole value to `encode`. Never escapes. */
-const SLOW: unique symbol = Symbol('canonical slow path');
+/**
+ * Thrown inside the fast path to hand the whole value to `encode`. Never escapes. One
+ * instance, made once: throwing it costs no stack capture.
+ */
+const SLOW = new Error('canonical slow path');
 
 /**
  * `v`, or a copy of it, that JSON.stringify prints exactly as `encode` would. Returns `v`

@@ -100,7 +100,7 @@ export function inclusionRanges(index: number, size: number): Array<[number, num
 export function inclusionPathFromLeaves(leaves: Iterable<Buffer>, index: number, size: number): Buffer[] {
   const ranges = inclusionRanges(index, size);
   const byStart = ranges.map((r, i) => ({ r, i })).sort((a, b) => a.r[0] - b.r[0]);
-  const path: Buffer[] = new Array(ranges.length);
+  const path = new Array<Buffer>(ranges.length);
   let cur = 0;
   let f: Frontier | null = null;
   let pos = 0;

@@ -92,7 +92,7 @@ export function verifyProofBundle(bundle: ProofBundle, verifierKey: string): Res
     if (h.length !== 32) return bad('path entry is not a 32-byte hash');
     path.push(h);
   }
-  const root = rootFromInclusionPath(leafHash(b.canonical), leafIndex, b.treeSize as number, path);
+  const root = rootFromInclusionPath(leafHash(b.canonical), leafIndex, b.treeSize, path);
   if (!root) return bad('audit path has the wrong length for this leaf and tree size');
   if (!root.equals(cp.value.root)) return bad('audit path does not lead to the signed root');
   return ok({ seq: leafIndex + 1, size: cp.value.size });

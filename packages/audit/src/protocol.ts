@@ -10,10 +10,7 @@ export interface WriterConfig {
   keyName: string;
 }
 
-export type ToWorker =
-  | { t: 'append'; id: number; events: AuditEventInput[] }
-  | { t: 'size'; id: number }
-  | { t: 'close' };
+export type ToWorker = { t: 'append'; id: number; events: AuditEventInput[] } | { t: 'size'; id: number } | { t: 'close' };
 
 export type FromWorker =
   | { t: 'ready'; size: number; verifierKey: string; checkpoint: string }

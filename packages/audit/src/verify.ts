@@ -29,11 +29,13 @@ export interface VerifyOptions {
   verifierKey?: string;
 }
 
-class Bad {
+class Bad extends Error {
   constructor(
     readonly seq: number | undefined,
     readonly reason: string,
-  ) {}
+  ) {
+    super(reason);
+  }
 }
 
 interface CheckpointRow {
@@ -95,9 +97,7 @@ class Verifier {
       this.openTrusted();
       this.checkpointsAt(0);
       let expected = 1;
-      const rows = this.evDb
-        .prepare('SELECT seq, time, kind, connector, session, subject, body, prev, hash, leaf FROM events ORDER BY seq')
-        .iterate() as Iterable<EventRow>;
+      const rows = this.evDb.prepare('SELECT seq, time, kind, connector, session, subject, body, prev, hash, leaf FROM events ORDER BY seq').iterate() as Iterable<EventRow>;
       for (const row of rows) {
         this.checkEvent(row, expected);
         expected++;
@@ -156,7 +156,7 @@ class Verifier {
       ['kind', row.kind, body.kind],
       ['connector', row.connector, body.connector],
       ['session', row.session, body.session],
-      ['subject', row.subject, subjectOf(body as { identity?: { subject?: unknown } | null })],
+      ['subject', row.subject, subjectOf(body)],
     ];
     for (const [name, stored, hashed] of cols) {
       if (stored !== hashed) throw new Bad(seq, `event ${seq}: column ${name} differs from the hashed event (edited)`);

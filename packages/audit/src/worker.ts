@@ -56,9 +56,7 @@ class Writer {
     this.db.pragma('synchronous = FULL');
     this.db.exec(SCHEMA);
     this.checkIdentity();
-    this.ins = this.db.prepare(
-      'INSERT INTO events (seq, time, kind, connector, session, subject, body, prev, hash, leaf) VALUES (?,?,?,?,?,?,?,?,?,?)',
-    );
+    this.ins = this.db.prepare('INSERT INTO events (seq, time, kind, connector, session, subject, body, prev, hash, leaf) VALUES (?,?,?,?,?,?,?,?,?,?)');
     this.putMeta = this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value');
     this.insCheckpoint = this.db.prepare('INSERT INTO checkpoints (size, root, time, note) VALUES (?,?,?,?)');
     this.begin = this.db.prepare('BEGIN');

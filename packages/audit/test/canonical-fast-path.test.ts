@@ -19,8 +19,6 @@ function same(t: { equal: (a: unknown, b: unknown, m: string) => unknown }, v: u
   t.equal(outcome(canonicalJson, v), outcome(canonicalJsonSlow, v), name);
 }
 
-
-
 class Point {
   constructor(
     public y: number,
@@ -81,12 +79,22 @@ t.test('hand-picked shapes', async (t) => {
     ['64 levels deep', deep],
     ['65 levels deep', tooDeep],
     ['bigint and too deep together', { a: tooDeep, b: 1n }],
-    ['an event as a connector builds it', {
-      time: '2025-01-01T00:00:00.004Z', kind: 'unit', connector: 'payments-db', protocol: 'postgres', session: 's',
-      identity: { subject: 'svc:billing', issuer: 'https://idp.example.com/', groups: ['payments'] },
-      unit: { type: 'statement', text: 'SELECT 1 WHERE x = $1', params: ['***'] },
-      decision: { action: 'allow' }, result: { status: 'SELECT 5', rows: 5, durationMs: 0.42 }, seq: 4, prev: '0'.repeat(64),
-    }],
+    [
+      'an event as a connector builds it',
+      {
+        time: '2025-01-01T00:00:00.004Z',
+        kind: 'unit',
+        connector: 'payments-db',
+        protocol: 'postgres',
+        session: 's',
+        identity: { subject: 'svc:billing', issuer: 'https://idp.example.com/', groups: ['payments'] },
+        unit: { type: 'statement', text: 'SELECT 1 WHERE x = $1', params: ['***'] },
+        decision: { action: 'allow' },
+        result: { status: 'SELECT 5', rows: 5, durationMs: 0.42 },
+        seq: 4,
+        prev: '0'.repeat(64),
+      },
+    ],
   ];
   for (const [name, v] of cases) same(t, v, name);
   t.equal(canonicalJson({ b: 1, a: { d: [3, { z: 1, y: 2 }], c: null } }), '{"a":{"c":null,"d":[3,{"y":2,"z":1}]},"b":1}', 'fast path output is canonical');

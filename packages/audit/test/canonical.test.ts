@@ -4,12 +4,24 @@ import { canonicalJson } from '../src/canonical.js';
 t.test('keys sort by UTF-16 code units, recursively, without whitespace', async (t) => {
   t.equal(canonicalJson({ b: 1, a: { d: [3, { z: 1, y: 2 }], c: null } }), '{"a":{"c":null,"d":[3,{"y":2,"z":1}]},"b":1}');
   // RFC 8785 §3.2.3 ordering example: code-unit order, not code-point or locale order.
-  const keys = { '\u20ac': 'Euro Sign', '\r': 'Carriage Return', '\ufb33': 'Hebrew Letter Dalet With Dagesh', '1': 'One', '\ud83d\ude00': 'Emoji', '\u0080': 'Control', '\u00f6': 'Latin Small Letter O With Diaeresis' };
+  const keys = {
+    '\u20ac': 'Euro Sign',
+    '\r': 'Carriage Return',
+    '\ufb33': 'Hebrew Letter Dalet With Dagesh',
+    '1': 'One',
+    '\ud83d\ude00': 'Emoji',
+    '\u0080': 'Control',
+    '\u00f6': 'Latin Small Letter O With Diaeresis',
+  };
   const order = Object.keys(JSON.parse(canonicalJson(keys)) as object);
   // JSON.parse re-orders integer-like keys first, so compare the raw text order instead.
   const raw = canonicalJson(keys);
   const positions = ['\\r', '1', '\u0080', '\u00f6', '\u20ac', '\ud83d\ude00', '\ufb33'].map((k) => raw.indexOf(`"${k}"`));
-  t.same([...positions].sort((a, b) => a - b), positions, 'RFC 8785 key order');
+  t.same(
+    [...positions].sort((a, b) => a - b),
+    positions,
+    'RFC 8785 key order',
+  );
   t.equal(order.length, 7);
 });
 

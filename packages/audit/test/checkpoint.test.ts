@@ -4,7 +4,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { readLatestCheckpoint, readVerifierKey } from '../src/index.js';
-import { appendMany, open, tempDir, waitFor } from './helpers.js';
+import { appendMany, closedLog, open, tempDir, waitFor } from './helpers.js';
 
 const sha = (...parts: Array<Buffer | string>) => {
   const h = createHash('sha256');
@@ -42,10 +42,7 @@ function naiveRoot(leaves: Buffer[]): Buffer {
 }
 
 t.test('checkpoints are C2SP signed notes over the RFC 6962 root of the stored events', async (t) => {
-  const dir = tempDir(t);
-  const log = await open(t, dir, { origin: 'gatehouse.test/cp' });
-  await appendMany(log, 37);
-  await log.close();
+  const { dir, log } = await closedLog(t, 37, { origin: 'gatehouse.test/cp' });
 
   const vkey = readVerifierKey(dir)!;
   t.equal(vkey, log.verifierKey, 'audit-key.pub holds the verifier key');

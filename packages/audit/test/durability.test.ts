@@ -1,6 +1,8 @@
 import t from 'tap';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { readEvents, verifyLog, readLatestCheckpoint } from '../src/index.js';
-import { appendMany, event, open, tempDir, waitFor } from './helpers.js';
+import { appendMany, closedLog, event, open, tempDir, waitFor } from './helpers.js';
 
 t.test('strict: an event is committed when append() resolves', async (t) => {
   const dir = tempDir(t);
@@ -20,7 +22,10 @@ t.test('batched: append() resolves on acceptance; the commit follows within the 
   // A window far longer than the test: nothing can be committed by timer meanwhile.
   const slow = await open(t, dir, { durability: 'batched', windowMs: 600_000 });
   const seqs = await appendMany(slow, 50);
-  t.same(seqs, Array.from({ length: 50 }, (_, i) => i + 1));
+  t.same(
+    seqs,
+    Array.from({ length: 50 }, (_, i) => i + 1),
+  );
   t.equal(readEvents(dir, {}).length, 0, 'accepted but not yet committed');
   t.equal(await slow.size(), 50, 'size counts accepted events');
   await slow.close();
@@ -51,10 +56,7 @@ t.test('20,000 concurrent appends get distinct consecutive seqs in call order', 
 });
 
 t.test('restart continues the sequence and the chain; old checkpoints still verify', async (t) => {
-  const dir = tempDir(t);
-  const a = await open(t, dir);
-  await appendMany(a, 10);
-  await a.close();
+  const { dir, log: a } = await closedLog(t, 10);
   const cp = readLatestCheckpoint(dir)!;
   t.match(cp, /\n10\n/);
 
@@ -62,7 +64,10 @@ t.test('restart continues the sequence and the chain; old checkpoints still veri
   t.equal(b.verifierKey, a.verifierKey);
   t.equal(await b.size(), 10);
   const seqs = await appendMany(b, 10, 10);
-  t.same(seqs, Array.from({ length: 10 }, (_, i) => i + 11));
+  t.same(
+    seqs,
+    Array.from({ length: 10 }, (_, i) => i + 11),
+  );
   await b.close();
 
   const [e10, e11] = readEvents(dir, { sinceSeq: 9, limit: 2 });
@@ -74,12 +79,7 @@ t.test('restart continues the sequence and the chain; old checkpoints still veri
 });
 
 t.test('the frontier is rebuilt from the leaves when the saved one is missing', async (t) => {
-  const dir = tempDir(t);
-  const a = await open(t, dir);
-  await appendMany(a, 13);
-  await a.close();
-  const Database = (await import('better-sqlite3')).default;
-  const { join } = await import('node:path');
+  const { dir } = await closedLog(t, 13);
   const db = new Database(join(dir, 'audit.db'));
   db.prepare("DELETE FROM meta WHERE key = 'frontier'").run();
   db.close();

@@ -21,7 +21,10 @@ t.test('EventHasher agrees with hashEvent and with the definition', async (t) =>
     t.ok(got.leaf.equals(want.leaf), `leaf hash, ${body.length} chars`);
     const def = createHash('sha256').update(prev).update(body, 'utf8').digest();
     t.ok(got.hash.equals(def), 'chain hash = SHA-256(prev || utf8(body))');
-    const leafDef = createHash('sha256').update(Buffer.from([0])).update(body, 'utf8').digest();
+    const leafDef = createHash('sha256')
+      .update(Buffer.from([0]))
+      .update(body, 'utf8')
+      .digest();
     t.ok(got.leaf.equals(leafDef), 'leaf hash = SHA-256(0x00 || utf8(body))');
     prev = got.hash;
   }

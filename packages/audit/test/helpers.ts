@@ -51,3 +51,12 @@ export async function waitFor(cond: () => boolean, ms = 10_000): Promise<boolean
   }
   return cond();
 }
+
+/** A fresh data dir (removed at teardown) holding a closed log of `n` events; returns the dir and the closed log. */
+export async function closedLog(t: Teardown, n: number, over: Partial<AuditLogOptions> = {}): Promise<{ dir: string; log: AuditLog }> {
+  const dir = tempDir(t);
+  const log = await open(t, dir, over);
+  await appendMany(log, n);
+  await log.close();
+  return { dir, log };
+}

@@ -4,9 +4,7 @@ import { Frontier, inclusionPathFromLeaves, rootFromInclusionPath } from '../src
 import { EMPTY_ROOT, leafHash, nodeHash } from '../src/hashing.js';
 
 // Certificate Transparency reference vectors (merkle_tree_test.cc, also in trillian).
-const CT_LEAVES = ['', '00', '10', '2021', '3031', '40414243', '5051525354555657', '606162636465666768696a6b6c6d6e6f'].map((h) =>
-  Buffer.from(h, 'hex'),
-);
+const CT_LEAVES = ['', '00', '10', '2021', '3031', '40414243', '5051525354555657', '606162636465666768696a6b6c6d6e6f'].map((h) => Buffer.from(h, 'hex'));
 const CT_ROOTS = [
   '6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d',
   'fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125',
@@ -57,9 +55,7 @@ function naivePath(m: number, leaves: Buffer[]): Buffer[] {
   if (n <= 1) return [];
   let k = 1;
   while (k * 2 < n) k *= 2;
-  return m < k
-    ? [...naivePath(m, leaves.slice(0, k)), naiveRoot(leaves.slice(k))]
-    : [...naivePath(m - k, leaves.slice(k)), naiveRoot(leaves.slice(0, k))];
+  return m < k ? [...naivePath(m, leaves.slice(0, k)), naiveRoot(leaves.slice(k))] : [...naivePath(m - k, leaves.slice(k)), naiveRoot(leaves.slice(0, k))];
 }
 
 t.test('empty tree root is SHA-256 of the empty string', async (t) => {

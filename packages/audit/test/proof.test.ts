@@ -1,12 +1,9 @@
 import t from 'tap';
 import { proveInclusion, readVerifierKey, verifyProofBundle, type ProofBundle } from '../src/index.js';
-import { appendMany, event, open, tempDir } from './helpers.js';
+import { closedLog, event, open, tempDir } from './helpers.js';
 
 t.test('inclusion proofs verify for every event and fail when anything is changed', async (t) => {
-  const dir = tempDir(t);
-  const log = await open(t, dir);
-  await appendMany(log, 21);
-  await log.close();
+  const { dir } = await closedLog(t, 21);
   const key = readVerifierKey(dir)!;
 
   for (let seq = 1; seq <= 21; seq++) {

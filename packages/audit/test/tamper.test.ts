@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { canonicalJson, readLatestCheckpoint, verifyLog } from '../src/index.js';
 import { chainHash, leafHash } from '../src/hashing.js';
-import { appendMany, open, tempDir } from './helpers.js';
+import { appendMany, closedLog, open } from './helpers.js';
 
 const N = 20;
 
@@ -20,11 +20,7 @@ interface TestLike {
 
 /** A closed log of N events with a checkpoint at size 10 and one at size N. */
 async function build(t: TestLike): Promise<{ dir: string; cp10: string; cpN: string }> {
-  const dir = tempDir(t);
-  const log = await open(t, dir);
-  await appendMany(log, 10);
-  await log.size(); // strict: all 10 committed
-  await log.close();
+  const { dir } = await closedLog(t, 10); // strict: all 10 committed before close
   const cp10 = readLatestCheckpoint(dir)!;
   const log2 = await open(t, dir);
   await appendMany(log2, N - 10, 10);
@@ -36,10 +32,23 @@ async function build(t: TestLike): Promise<{ dir: string; cp10: string; cpN: str
   return { dir, cp10, cpN };
 }
 
-function rw(dir: string): Database.Database {
-  return new Database(join(dir, 'audit.db'));
+/** Edits the closed log through a SQLite connection of its own, as an insider with file access would. */
+function tamper(dir: string, edit: (db: Database.Database) => void): void {
+  const db = new Database(join(dir, 'audit.db'));
+  try {
+    edit(db);
+  } finally {
+    db.close();
+  }
 }
 
+/** The writer's signing key as it lies on disk next to the log (what a forger with file access has). */
+async function writerKey(dir: string) {
+  const { createPrivateKey } = await import('node:crypto');
+  const key = createPrivateKey(readFileSync(join(dir, 'audit-key')));
+  const vk = readFileSync(join(dir, 'audit-key.pub'), 'utf8').trim();
+  return { key, pub: Buffer.from(vk.slice(-44), 'base64').subarray(1) };
+}
 
 t.test('untampered log with a trusted checkpoint verifies', async (t) => {
   const { dir, cp10, cpN } = await build(t);
@@ -49,95 +58,70 @@ t.test('untampered log with a trusted checkpoint verifies', async (t) => {
   t.ok(r.checkpoints >= 4, 'stored checkpoints were checked');
 });
 
-t.test('an edited field in the hashed body', async (t) => {
-  const { dir } = await build(t);
-  const db = rw(dir);
-  db.prepare("UPDATE events SET body = replace(body, '\"action\":\"allow\"', '\"action\":\"deny\"') WHERE seq = 7").run();
-  db.close();
-  const r = verifyLog(dir);
-  t.notOk(r.ok);
-  t.equal(r.firstBadSeq, 7);
-  t.match(r.reason, /event 7: hash does not match/);
-});
+/** Edits of events: the first bad sequence number and the reason verifyLog must name. */
+const EVENT_EDITS: { name: string; edit: (db: Database.Database) => void; firstBad: number; reason: RegExp; goodPrefix?: number }[] = [
+  {
+    name: 'an edited field in the hashed body',
+    edit: (db) => db.prepare('UPDATE events SET body = replace(body, \'"action":"allow"\', \'"action":"deny"\') WHERE seq = 7').run(),
+    firstBad: 7,
+    reason: /event 7: hash does not match/,
+  },
+  {
+    name: 'an edited indexed column (the body left alone)',
+    edit: (db) => db.prepare("UPDATE events SET subject = 'svc:innocent' WHERE seq = 12").run(),
+    firstBad: 12,
+    reason: /column subject differs/,
+  },
+  {
+    name: 'an edited event whose hash and leaf were recomputed',
+    edit: (db) => {
+      const row = db.prepare('SELECT body, prev FROM events WHERE seq = 4').get() as { body: string; prev: Buffer };
+      const body = JSON.parse(row.body) as { unit: { text: string } };
+      body.unit.text = 'SELECT 1';
+      const text = canonicalJson(body);
+      db.prepare('UPDATE events SET body = ?, hash = ?, leaf = ? WHERE seq = 4').run(text, chainHash(row.prev, text), leafHash(text));
+    },
+    firstBad: 4,
+    reason: /chain broken between events 4 and 5/,
+  },
+  { name: 'an edited leaf hash column', edit: (db) => db.prepare('UPDATE events SET leaf = zeroblob(32) WHERE seq = 15').run(), firstBad: 15, reason: /leaf hash/ },
+  { name: 'a deleted event in the middle', edit: (db) => db.prepare('DELETE FROM events WHERE seq = 9').run(), firstBad: 9, reason: /event 9 is missing/, goodPrefix: 8 },
+  { name: 'a deleted last event is caught by the stored checkpoint', edit: (db) => db.prepare('DELETE FROM events WHERE seq = ?').run(N), firstBad: N, reason: /log truncated/ },
+  {
+    name: 'two rows swapped',
+    edit: (db) =>
+      db.transaction(() => {
+        db.prepare('UPDATE events SET seq = -1 WHERE seq = 5').run();
+        db.prepare('UPDATE events SET seq = 5 WHERE seq = 6').run();
+        db.prepare('UPDATE events SET seq = 6 WHERE seq = -1').run();
+      })(),
+    firstBad: 5,
+    reason: /reordered/,
+  },
+];
 
-t.test('an edited indexed column (the body left alone)', async (t) => {
-  const { dir } = await build(t);
-  const db = rw(dir);
-  db.prepare("UPDATE events SET subject = 'svc:innocent' WHERE seq = 12").run();
-  db.close();
-  const r = verifyLog(dir);
-  t.equal(r.firstBadSeq, 12);
-  t.match(r.reason, /column subject differs/);
-});
-
-t.test('an edited event whose hash and leaf were recomputed', async (t) => {
-  const { dir } = await build(t);
-  const db = rw(dir);
-  const row = db.prepare('SELECT body, prev FROM events WHERE seq = 4').get() as { body: string; prev: Buffer };
-  const body = JSON.parse(row.body);
-  body.unit.text = 'SELECT 1';
-  const text = canonicalJson(body);
-  db.prepare('UPDATE events SET body = ?, hash = ?, leaf = ? WHERE seq = 4').run(text, chainHash(row.prev, text), leafHash(text));
-  db.close();
-  const r = verifyLog(dir);
-  t.equal(r.firstBadSeq, 4);
-  t.match(r.reason, /chain broken between events 4 and 5/);
-});
-
-t.test('an edited leaf hash column', async (t) => {
-  const { dir } = await build(t);
-  const db = rw(dir);
-  db.prepare('UPDATE events SET leaf = zeroblob(32) WHERE seq = 15').run();
-  db.close();
-  const r = verifyLog(dir);
-  t.equal(r.firstBadSeq, 15);
-  t.match(r.reason, /leaf hash/);
-});
-
-t.test('a deleted event in the middle', async (t) => {
-  const { dir } = await build(t);
-  const db = rw(dir);
-  db.prepare('DELETE FROM events WHERE seq = 9').run();
-  db.close();
-  const r = verifyLog(dir);
-  t.equal(r.firstBadSeq, 9);
-  t.match(r.reason, /event 9 is missing/);
-  t.equal(r.size, 8, 'the report covers the good prefix');
-});
-
-t.test('a deleted last event is caught by the stored checkpoint', async (t) => {
-  const { dir } = await build(t);
-  const db = rw(dir);
-  db.prepare('DELETE FROM events WHERE seq = ?').run(N);
-  db.close();
-  const r = verifyLog(dir);
-  t.equal(r.firstBadSeq, N);
-  t.match(r.reason, /log truncated/);
-});
-
-t.test('two rows swapped', async (t) => {
-  const { dir } = await build(t);
-  const db = rw(dir);
-  db.transaction(() => {
-    db.prepare('UPDATE events SET seq = -1 WHERE seq = 5').run();
-    db.prepare('UPDATE events SET seq = 5 WHERE seq = 6').run();
-    db.prepare('UPDATE events SET seq = 6 WHERE seq = -1').run();
-  })();
-  db.close();
-  const r = verifyLog(dir);
-  t.equal(r.firstBadSeq, 5);
-  t.match(r.reason, /reordered/);
-});
+for (const c of EVENT_EDITS) {
+  t.test(c.name, async (t) => {
+    const { dir } = await build(t);
+    tamper(dir, c.edit);
+    const r = verifyLog(dir);
+    t.notOk(r.ok);
+    t.equal(r.firstBadSeq, c.firstBad);
+    t.match(r.reason, c.reason);
+    if (c.goodPrefix !== undefined) t.equal(r.size, c.goodPrefix, 'the report covers the good prefix');
+  });
+}
 
 t.test('a stored checkpoint with a bad signature', async (t) => {
   const { dir } = await build(t);
-  const db = rw(dir);
-  const cp = db.prepare('SELECT id, note FROM checkpoints WHERE size = ? ORDER BY id LIMIT 1').get(N) as { id: number; note: string };
-  const [body, sig] = cp.note.split('\n\n');
-  const raw = Buffer.from(sig.trim().split(' ')[2], 'base64');
-  raw[10] ^= 1;
-  db.prepare('UPDATE checkpoints SET note = ? WHERE id = ?').run(`${body}\n\n\u2014 ${sig.trim().split(' ')[1]} ${raw.toString('base64')}\n`, cp.id);
-  db.close();
+  let cp = { id: 0, note: '' };
+  tamper(dir, (db) => {
+    cp = db.prepare('SELECT id, note FROM checkpoints WHERE size = ? ORDER BY id LIMIT 1').get(N) as { id: number; note: string };
+    const [body, sig] = cp.note.split('\n\n');
+    const raw = Buffer.from(sig.trim().split(' ')[2], 'base64');
+    raw[10] ^= 1;
+    db.prepare('UPDATE checkpoints SET note = ? WHERE id = ?').run(`${body}\n\n\u2014 ${sig.trim().split(' ')[1]} ${raw.toString('base64')}\n`, cp.id);
+  });
   const r = verifyLog(dir);
   t.notOk(r.ok);
   t.equal(r.firstBadSeq, 11, 'events after the last good checkpoint (size 10) are not vouched for');
@@ -146,17 +130,12 @@ t.test('a stored checkpoint with a bad signature', async (t) => {
 
 t.test('a stored checkpoint signed over the wrong root', async (t) => {
   const { dir } = await build(t);
-  const db = rw(dir);
   // Re-sign is impossible without the key, so forge with the key the writer left on disk:
   // the check under test is the root comparison, not the signature.
-  const { createPrivateKey } = await import('node:crypto');
   const { signNote, checkpointBody } = await import('../src/note.js');
-  const key = createPrivateKey(readFileSync(join(dir, 'audit-key')));
-  const vk = readFileSync(join(dir, 'audit-key.pub'), 'utf8').trim();
-  const pub = Buffer.from(vk.slice(-44), 'base64').subarray(1);
+  const { key, pub } = await writerKey(dir);
   const note = signNote(checkpointBody('gatehouse.test/audit', 10, Buffer.alloc(32, 7), new Date().toISOString()), 'gatehouse.test/audit', key, pub);
-  db.prepare('INSERT INTO checkpoints (size, root, time, note) VALUES (10, zeroblob(32), ?, ?)').run(new Date().toISOString(), note);
-  db.close();
+  tamper(dir, (db) => db.prepare('INSERT INTO checkpoints (size, root, time, note) VALUES (10, zeroblob(32), ?, ?)').run(new Date().toISOString(), note));
   const r = verifyLog(dir);
   t.notOk(r.ok);
   t.equal(r.firstBadSeq, 1, 'nothing before size 10 was vouched for by an earlier checkpoint');
@@ -165,10 +144,10 @@ t.test('a stored checkpoint signed over the wrong root', async (t) => {
 
 t.test('truncation below a trusted checkpoint (stored ones deleted too)', async (t) => {
   const { dir, cpN } = await build(t);
-  const db = rw(dir);
-  db.prepare('DELETE FROM events WHERE seq > 14').run();
-  db.prepare('DELETE FROM checkpoints WHERE size > 14').run();
-  db.close();
+  tamper(dir, (db) => {
+    db.prepare('DELETE FROM events WHERE seq > 14').run();
+    db.prepare('DELETE FROM checkpoints WHERE size > 14').run();
+  });
   t.ok(verifyLog(dir).ok, 'without the trusted checkpoint a clean cut is undetectable');
   const r = verifyLog(dir, { checkpoint: cpN });
   t.notOk(r.ok);
@@ -180,17 +159,17 @@ t.test('a rewritten log (re-chained and re-signed) against a trusted checkpoint'
   const { dir, cp10 } = await build(t);
   // Rewrite event 3 and re-chain everything after it, re-build checkpoints with the key
   // on disk: an insider with full access. Only a checkpoint kept elsewhere can tell.
-  const db = rw(dir);
-  const { createPrivateKey } = await import('node:crypto');
   const { signNote, checkpointBody } = await import('../src/note.js');
   const { Frontier } = await import('../src/merkle.js');
+  const { key, pub } = await writerKey(dir);
+  const db = new Database(join(dir, 'audit.db'));
   const rows = db.prepare('SELECT seq, body FROM events ORDER BY seq').all() as Array<{ seq: number; body: string }>;
   let prev: Buffer = Buffer.alloc(32);
   const f = new Frontier();
   const roots: Buffer[] = [f.root()];
   db.transaction(() => {
     for (const r of rows) {
-      const body = JSON.parse(r.body);
+      const body = JSON.parse(r.body) as Record<string, unknown>;
       if (r.seq === 3) body.decision = { action: 'allow', rule: 'rewritten' };
       body.prev = prev.toString('hex');
       const text = canonicalJson(body);
@@ -201,9 +180,6 @@ t.test('a rewritten log (re-chained and re-signed) against a trusted checkpoint'
       roots.push(f.root());
       prev = hash;
     }
-    const key = createPrivateKey(readFileSync(join(dir, 'audit-key')));
-    const vk = readFileSync(join(dir, 'audit-key.pub'), 'utf8').trim();
-    const pub = Buffer.from(vk.slice(-44), 'base64').subarray(1);
     for (const c of db.prepare('SELECT id, size FROM checkpoints').all() as Array<{ id: number; size: number }>) {
       const note = signNote(checkpointBody('gatehouse.test/audit', c.size, roots[c.size], new Date().toISOString()), 'gatehouse.test/audit', key, pub);
       db.prepare('UPDATE checkpoints SET note = ?, root = ? WHERE id = ?').run(note, roots[c.size], c.id);

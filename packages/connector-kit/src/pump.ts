@@ -18,7 +18,7 @@ export interface Framer<F> {
   /** The next whole frame, or null until more bytes arrive (or after an error). */
   next(): F | null;
   /** Set once the stream is unusable (bad or oversized header); the pump stops reading it. */
-  readonly error: unknown | null;
+  readonly error: unknown;
 }
 
 export type Side = 'client' | 'upstream';

@@ -44,10 +44,12 @@ export class ConnectorServer {
 
   /** Keep `p` (a session ending, an audit write) in view until it settles; stop() waits for it. */
   track(p: Promise<unknown>): void {
-    const q: Promise<unknown> = p.catch(() => undefined).finally(() => {
-      this.pending.delete(q);
-      this.checkEmpty();
-    });
+    const q: Promise<unknown> = p
+      .catch(() => undefined)
+      .finally(() => {
+        this.pending.delete(q);
+        this.checkEmpty();
+      });
     this.pending.add(q);
   }
 

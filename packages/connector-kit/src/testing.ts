@@ -4,7 +4,17 @@
  * peer that answers each batch of a connector's frames. Not used by the product.
  */
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { Session, silentLogger, type AuditEventInput, type AuditSink, type GatehouseError, type Identity, type MaskingEngine, type PolicyEngine, type SessionServices } from '@gatehouse/core';
+import {
+  Session,
+  silentLogger,
+  type AuditEventInput,
+  type AuditSink,
+  type GatehouseError,
+  type Identity,
+  type MaskingEngine,
+  type PolicyEngine,
+  type SessionServices,
+} from '@gatehouse/core';
 import type { Framer } from './pump.js';
 
 /** The audit log as a list: a connector's contract with it is `append`, nothing else. */
@@ -37,7 +47,7 @@ export async function authenticatedSession(o: TestSessionOptions): Promise<{ ses
     connector: o.connector,
     allow: [{ subjects: [identity.subject] }],
     audit,
-    authenticator: { authenticate: async () => ({ ok: true as const, value: identity }) },
+    authenticator: { authenticate: () => Promise.resolve({ ok: true as const, value: identity }) },
     policy: o.policy,
     masking: o.masking,
     recorder: null,

@@ -52,11 +52,29 @@ export async function loadTls(
   const keyPath = join(dir, `${connector}-dev.key`);
   if (!(await exists(certPath)) || !(await exists(keyPath))) {
     await mkdir(dir, { recursive: true, mode: 0o700 });
-    await run('openssl', [
-      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-      '-keyout', keyPath, '-out', certPath, '-days', '825', '-subj', '/CN=gatehouse-dev',
-      '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1',
-    ], { timeout: 30_000 });
+    await run(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-keyout',
+        keyPath,
+        '-out',
+        certPath,
+        '-days',
+        '825',
+        '-subj',
+        '/CN=gatehouse-dev',
+        '-addext',
+        'subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1',
+      ],
+      { timeout: 30_000 },
+    );
   }
   return { cert: await readFile(certPath), key: await readFile(keyPath), development: true };
 }
@@ -87,7 +105,7 @@ async function exists(p: string): Promise<boolean> {
 export type Upgrade =
   | { ok: true; socket: TLSSocket }
   /** `code`: the OpenSSL/node reason a client certificate was refused, when that was the reason. */
-  | { ok: false; error: string; code?: string };
+  | { ok: false; error: string; code?: string; gone?: boolean };
 
 /** The message (and audit `error`) of a connection refused for its client certificate. */
 export const CERTIFICATE_REFUSED = 'client certificate refused by the TLS layer';
@@ -136,7 +154,7 @@ export class ServerTls {
       if (this.clientAuth && (verifyCode !== undefined || code === 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE')) {
         this.settle(t, { ok: false, error: CERTIFICATE_REFUSED, code });
       } else if (code === 'ECONNRESET') {
-        this.settle(t, { ok: false, error: 'client closed during TLS handshake' });
+        this.settle(t, { ok: false, error: 'client closed during TLS handshake', gone: true });
       } else {
         this.settle(t, { ok: false, error: `TLS handshake failed: ${e.message}` });
       }
@@ -155,7 +173,7 @@ export class ServerTls {
       // The server reports every handshake it ran (secureConnection or tlsClientError, which
       // for a refused certificate comes just after the TCP socket's 'close'). This is only a
       // backstop, late enough never to hide that report (a quiet close is not audited).
-      const onClose = () => setTimeout(() => done({ ok: false, error: 'client closed during TLS handshake' }), 1000).unref();
+      const onClose = () => setTimeout(() => done({ ok: false, error: 'client closed during TLS handshake', gone: true }), 1000).unref();
       this.pending.set(socket, done);
       socket.once('close', onClose);
       this.server.emit('connection', socket);
@@ -171,4 +189,3 @@ export class ServerTls {
     else if (u.ok) u.socket.destroy();
   }
 }
-

@@ -4,9 +4,10 @@
  * events (a session that ends early ends the stop early; one that does not is ended).
  */
 import t from 'tap';
-import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { silentLogger } from '@gatehouse/core';
 import { ConnectorServer, FramePump, cleartextTokenRefusal, type Framer } from '../src/index.js';
+import { socketPair } from '../src/testing.js';
 
 /** Frames are whole chunks: enough to exercise the pump's flow control. */
 class ChunkFramer implements Framer<Buffer> {
@@ -20,23 +21,22 @@ class ChunkFramer implements Framer<Buffer> {
   }
 }
 
-async function socketPair(): Promise<[Socket, Socket, Server]> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const accepted = new Promise<Socket>((r) => server.once('connection', r));
-  const a = connect((server.address() as AddressInfo).port, '127.0.0.1');
-  await new Promise((r) => a.once('connect', r));
-  return [a, await accepted, server];
+/**
+ * The four loopback sockets around a relay: caller ⇄ relay (client side) and relay (upstream
+ * side) ⇄ upstream; all closed at teardown.
+ */
+async function relaySockets(t: { teardown(fn: () => void): void }) {
+  const [callerEnd, relayClient, close1] = await socketPair();
+  const [relayUpstream, upstreamEnd, close2] = await socketPair();
+  t.teardown(() => {
+    close1();
+    close2();
+  });
+  return { callerEnd, relayClient, relayUpstream, upstreamEnd };
 }
 
 t.test('a slow caller pauses the upstream: the pump holds a bounded amount', async (t) => {
-  const [callerEnd, relayClient, s1] = await socketPair();
-  const [relayUpstream, upstreamEnd, s2] = await socketPair();
-  t.teardown(() => {
-    for (const s of [callerEnd, relayClient, relayUpstream, upstreamEnd]) s.destroy();
-    s1.close();
-    s2.close();
-  });
+  const { callerEnd, relayClient, relayUpstream, upstreamEnd } = await relaySockets(t);
   const pump: FramePump<Buffer> = new FramePump<Buffer>(relayClient, relayUpstream, new ChunkFramer(), new ChunkFramer(), {
     onClientFrame: (f): void => pump.toUpstream(f),
     onUpstreamFrame: (f): void => pump.toClient(f),
@@ -70,13 +70,7 @@ t.test('a slow caller pauses the upstream: the pump holds a bounded amount', asy
 });
 
 t.test('a connector that waits stops reading that side until its promise settles', async (t) => {
-  const [callerEnd, relayClient, s1] = await socketPair();
-  const [relayUpstream, upstreamEnd, s2] = await socketPair();
-  t.teardown(() => {
-    for (const s of [callerEnd, relayClient, relayUpstream, upstreamEnd]) s.destroy();
-    s1.close();
-    s2.close();
-  });
+  const { callerEnd, relayClient, relayUpstream, upstreamEnd } = await relaySockets(t);
   let release: () => void = () => {};
   const seen: string[] = [];
   const pump: FramePump<Buffer> = new FramePump<Buffer>(relayClient, relayUpstream, new ChunkFramer(), new ChunkFramer(), {

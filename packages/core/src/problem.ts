@@ -22,7 +22,7 @@ export interface Problem {
 }
 
 /** The `type` URI of a problem code. */
-export function problemType(code: string): string {
+function problemType(code: string): string {
   return `urn:gatehouse:problem:${code}`;
 }
 

@@ -7,4 +7,3 @@ export function matchesSelector(sel: GroupSelector, identity: Pick<Identity, 'su
   if (sel.groups) for (const g of identity.groups) if (sel.groups.includes(g)) return true;
   return false;
 }
-

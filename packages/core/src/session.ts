@@ -4,17 +4,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import type { GroupSelector } from './config/types.js';
-import type {
-  AuditSink,
-  Authenticator,
-  Logger,
-  Masker,
-  MaskingEngine,
-  PolicyEngine,
-  Recorder,
-  SessionMetrics,
-  SessionRecording,
-} from './engines.js';
+import type { AuditSink, Authenticator, Logger, Masker, MaskingEngine, PolicyEngine, Recorder, SessionMetrics, SessionRecording } from './engines.js';
 import { err, ok, type AuditEventInput, type ClientCertificate, type Decision, type Identity, type Result, type SshKeyCredential, type Unit, type UnitResult } from './types.js';
 import { matchesSelector } from './selectors.js';
 
@@ -157,9 +147,7 @@ export class Session {
   async authenticateSshKey(key: SshKeyCredential): Promise<Result<Identity>> {
     const { audit, authenticator } = this.services;
     if (audit.failure) return err('audit.unavailable', 'audit log unavailable; gateway refuses new sessions');
-    const verified = authenticator.authenticateSshKey
-      ? await authenticator.authenticateSshKey(key)
-      : err('auth.ssh_key', 'SSH keys are not accepted by this gateway');
+    const verified = authenticator.authenticateSshKey ? await authenticator.authenticateSshKey(key) : err('auth.ssh_key', 'SSH keys are not accepted by this gateway');
     if (key.proof === null) return verified;
     const certificate = key.algo.includes('-cert-v01@openssh.com');
     const claims = verified.ok ? verified.value.claims : {};
@@ -201,13 +189,14 @@ export class Session {
       return written;
     }
     metrics?.sessionOpened(connector.name);
-    this.recording = recorder?.open(this.id, {
-      connector: connector.name,
-      protocol: connector.type,
-      subject: identity.subject,
-      peer: this.peer.address,
-      started: new Date(this.startedAt).toISOString(),
-    }) ?? null;
+    this.recording =
+      recorder?.open(this.id, {
+        connector: connector.name,
+        protocol: connector.type,
+        subject: identity.subject,
+        peer: this.peer.address,
+        started: new Date(this.startedAt).toISOString(),
+      }) ?? null;
     this.log.info({ subject: identity.subject, peer: this.peer.address }, 'session started');
     return ok(identity);
   }
@@ -230,7 +219,7 @@ export class Session {
    * refusal refuses the message; nothing of it may be forwarded.
    */
   judge(units: readonly Unit[], veto: Veto | null = null): Judgement | Promise<Judgement> {
-    const decisions: Decision[] = new Array(units.length);
+    const decisions = new Array<Decision>(units.length);
     let review = false;
     for (let i = 0; i < units.length; i++) {
       let d = this.decide(units[i]);
@@ -254,12 +243,12 @@ export class Session {
    * Settle a `review` decision. Until the approvals service is wired in, a unit that
    * needs review is refused with a message naming the rule (never forwarded).
    */
-  async review(_unit: Unit, decision: Decision): Promise<Decision> {
-    return {
+  review(_unit: Unit, decision: Decision): Promise<Decision> {
+    return Promise.resolve({
       action: 'deny',
       rule: decision.rule,
       reason: `requires approval by rule "${decision.rule}"; approvals are not enabled on this gateway`,
-    };
+    });
   }
 
   /**
@@ -363,7 +352,7 @@ export class Session {
 }
 
 /** Shared, frozen results: the per-unit path allocates none. */
-const RECORDED: Result<void> = Object.freeze({ ok: true, value: undefined }) as Result<void>;
+const RECORDED: Result<void> = Object.freeze({ ok: true, value: undefined });
 const AUDIT_UNAVAILABLE: Result<void> = Object.freeze(err('audit.unavailable', 'audit log unavailable; request refused'));
 
 function settle(units: readonly Unit[], decisions: Decision[]): Judgement {

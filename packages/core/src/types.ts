@@ -103,12 +103,7 @@ export interface UnitResult {
   error?: string;
 }
 
-export type AuditEventKind =
-  | 'session.start'
-  | 'session.end'
-  | 'auth.failure'
-  | 'unit'
-  | 'protocol.error';
+export type AuditEventKind = 'session.start' | 'session.end' | 'auth.failure' | 'unit' | 'protocol.error';
 
 /**
  * What a connector (through its Session) hands to the audit log. The writer adds

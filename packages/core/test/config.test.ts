@@ -52,7 +52,7 @@ t.test('a valid file loads with defaults filled and secrets resolved', async (t)
   t.equal(c.audit.durability, 'strict');
   t.equal(c.audit.window_ms, 5);
   t.equal(c.admin.listen, '127.0.0.1:8080');
-  const conn = fakeOf(c.connectors[0]!);
+  const conn = fakeOf(c.connectors[0]);
   t.equal(conn.type, 'fake');
   t.equal(conn.upstream.password, 's3cret');
   t.equal(conn.upstream.mode, 'plain', "the module's defaults are filled");
@@ -99,11 +99,15 @@ t.test('a bad duration is refused', async (t) => {
 });
 
 t.test('duplicate connector names and listen addresses are refused', async (t) => {
-  const twice = MINIMAL + MINIMAL.split('connectors:\n')[1]!;
+  const twice = MINIMAL + MINIMAL.split('connectors:\n')[1];
   const r = parseConfig(twice, 'g.yaml', { env: { PG_PASSWORD: 'x' } });
   t.notOk(r.ok);
   if (!r.ok) t.match(r.error.message, /duplicate connector name "payments-db"/);
-  const r2 = parseConfig(twice.replace(/name: payments-db/g, (m, off) => (off > 100 ? 'name: other' : m)), 'g.yaml', { env: { PG_PASSWORD: 'x' } });
+  const r2 = parseConfig(
+    twice.replace(/name: payments-db/g, (m, off) => (off > 100 ? 'name: other' : m)),
+    'g.yaml',
+    { env: { PG_PASSWORD: 'x' } },
+  );
   t.notOk(r2.ok);
   if (!r2.ok) t.match(r2.error.message, /127\.0\.0\.1:15432 is already used by connector "payments-db"/);
 });
@@ -121,7 +125,7 @@ t.test('${file:…} reads a secret file relative to the config', async (t) => {
   writeFileSync(join(dir, 'g.yaml'), MINIMAL.replace('${env:PG_PASSWORD}', '${file:pw}'));
   const r = loadConfig(join(dir, 'g.yaml'), {}, { connectors: [fake] });
   if (!r.ok) throw r.error;
-  t.equal(fakeOf(r.value.connectors[0]!).upstream.password, 'from-file', 'trailing newline trimmed');
+  t.equal(fakeOf(r.value.connectors[0]).upstream.password, 'from-file', 'trailing newline trimmed');
   t.equal(r.value.data_dir, join(dir, 'var'), 'data_dir is resolved against the config folder');
   writeFileSync(join(dir, 'g.yaml'), MINIMAL.replace('${env:PG_PASSWORD}', '${file:missing}'));
   const bad = loadConfig(join(dir, 'g.yaml'), {}, { connectors: [fake] });
@@ -143,7 +147,7 @@ t.test('offline tools may load a config without its secrets', async (t) => {
   const r = parseConfig(MINIMAL, 'g.yaml', { env: {}, secrets: false });
   if (!r.ok) throw r.error;
   t.equal(r.value.data_dir, './var');
-  t.equal(fakeOf(r.value.connectors[0]!).upstream.password, '${env:PG_PASSWORD}', 'left unresolved, never guessed');
+  t.equal(fakeOf(r.value.connectors[0]).upstream.password, '${env:PG_PASSWORD}', 'left unresolved, never guessed');
 });
 
 /** Parse and return the error message (the test fails if the config was accepted). */
@@ -155,14 +159,20 @@ function refused(t: TapTest, text: string, opts: ParseOptions = {}): string {
 type TapTest = Parameters<Parameters<typeof t.test>[0]>[0];
 
 t.test('a connector type no module serves is refused naming the type, at its line', async (t) => {
-  t.match(refused(t, MINIMAL.replace('type: fake', 'type: mysql')), /^g\.yaml:5: connectors\[0\]\.type: connector type "mysql" is not available in this build \(this build has: fake\)$/);
+  t.match(
+    refused(t, MINIMAL.replace('type: fake', 'type: mysql')),
+    /^g\.yaml:5: connectors\[0\]\.type: connector type "mysql" is not available in this build \(this build has: fake\)$/,
+  );
   t.match(refused(t, MINIMAL, { connectors: [] }), /g\.yaml:5: connectors\[0\]\.type: connector type "fake" is not available in this build \(this build has no connector types\)/);
   t.ok(parseWith('data_dir: x\nconnectors: []\n', 'g.yaml').ok, 'no modules, no connectors: fine');
 });
 
 t.test("a module's keys: unknown key, wrong type and its own check carry the line", async (t) => {
   t.match(refused(t, MINIMAL.replace('password:', 'pasword:')), /^g\.yaml:7: connectors\[0\]\.upstream\.pasword: unknown key "pasword"$/);
-  t.match(refused(t, MINIMAL.replace('startup_timeout: 5m', 'startup_timeout: 5m\n    upstream_pool: 3')), /^g\.yaml:12: connectors\[0\]\.upstream_pool: unknown key "upstream_pool"$/);
+  t.match(
+    refused(t, MINIMAL.replace('startup_timeout: 5m', 'startup_timeout: 5m\n    upstream_pool: 3')),
+    /^g\.yaml:12: connectors\[0\]\.upstream_pool: unknown key "upstream_pool"$/,
+  );
   t.match(refused(t, MINIMAL.replace('127.0.0.1:5432,', '127.0.0.1:5432, mode: loud,')), /g\.yaml:7: connectors\[0\]\.upstream\.mode: must be one of: plain, signed/);
   t.match(
     refused(t, MINIMAL.replace('password: "${env:PG_PASSWORD}"', 'mode: signed')),
@@ -172,15 +182,18 @@ t.test("a module's keys: unknown key, wrong type and its own check carry the lin
 });
 
 t.test('a module cannot redefine the common keys, and one type has one module', async (t) => {
-  const bad: ConnectorModule = { ...fake, type: 'bad', schema: { properties: { tls: { type: 'object' } } } } as ConnectorModule;
+  const bad: ConnectorModule = { ...fake, type: 'bad', schema: { properties: { tls: { type: 'object' } } } };
   t.throws(() => parseWith(MINIMAL, 'g.yaml', { connectors: [bad] }), /redefines the common key "tls"/);
-  t.throws(() => parseWith(MINIMAL, 'g.yaml', { connectors: [fake, { ...fake } as ConnectorModule] }), /two connector modules serve one type/);
+  t.throws(() => parseWith(MINIMAL, 'g.yaml', { connectors: [fake, { ...fake }] }), /two connector modules serve one type/);
 });
 
 t.test('review blocks and the reviewer role are refused until approvals exist; action: review stays', async (t) => {
   const review = MINIMAL.replace('    startup_timeout: 5m\n', '    review: { reviewers: { groups: [dba] }, timeout: 5m }\n');
   t.match(refused(t, review), /^g\.yaml:11: connectors\[0\]\.review: approvals are not available yet: remove this block/);
-  t.match(refused(t, 'data_dir: x\nidentity:\n  roles:\n    reviewer: { groups: [dba] }\n'), /^g\.yaml:4: identity\.roles\.reviewer: approvals are not available yet: remove the reviewer role/);
+  t.match(
+    refused(t, 'data_dir: x\nidentity:\n  roles:\n    reviewer: { groups: [dba] }\n'),
+    /^g\.yaml:4: identity\.roles\.reviewer: approvals are not available yet: remove the reviewer role/,
+  );
   t.ok(parseConfig(MINIMAL.replace('action: deny', 'action: review'), 'g.yaml', { env: { PG_PASSWORD: 'x' } }).ok, 'a rule with action: review loads');
 });
 
@@ -215,7 +228,10 @@ t.test('audit keys: window_ms only with batched, origin usable as a key name', a
 
 t.test('identity keys that would be ignored are refused', async (t) => {
   const oidc = (extra: string) => `data_dir: x\nidentity:\n  oidc:\n    - { issuer: "https://idp.example", audience: gh${extra} }\n`;
-  t.match(refused(t, oidc('') + '    - { issuer: "https://idp.example", audience: other }\n'), /^g\.yaml:5: identity\.oidc\[1\]\.issuer: issuer https:\/\/idp\.example is configured twice$/);
+  t.match(
+    refused(t, oidc('') + '    - { issuer: "https://idp.example", audience: other }\n'),
+    /^g\.yaml:5: identity\.oidc\[1\]\.issuer: issuer https:\/\/idp\.example is configured twice$/,
+  );
   t.match(refused(t, oidc(', algorithms: []')), /identity\.oidc\[0\]\.algorithms: must NOT have fewer than 1 items/);
   t.match(refused(t, oidc(', jwks_url: "idp.example/jwks"')), /identity\.oidc\[0\]\.jwks_url: must match pattern/);
   t.match(refused(t, oidc(', groups_claim: ""')), /identity\.oidc\[0\]\.groups_claim: must NOT have fewer than 1 characters/);
@@ -224,7 +240,10 @@ t.test('identity keys that would be ignored are refused', async (t) => {
   const dup = refused(t, `data_dir: x\nidentity:\n  static_tokens:\n    - { token: ${token}, subject: a }\n    - { token: ${token}, subject: b }\n`);
   t.match(dup, /^g\.yaml:5: identity\.static_tokens\[1\]\.token: same token as identity\.static_tokens\[0\]$/);
   t.notMatch(dup, /0123456789/, 'the token itself is never echoed');
-  t.match(refused(t, 'data_dir: x\nidentity:\n  static_tokens:\n    - { token: "dotted.static.token-0123", subject: a }\n'), /identity\.static_tokens\[0\]\.token: must match pattern/);
+  t.match(
+    refused(t, 'data_dir: x\nidentity:\n  static_tokens:\n    - { token: "dotted.static.token-0123", subject: a }\n'),
+    /identity\.static_tokens\[0\]\.token: must match pattern/,
+  );
   t.match(refused(t, 'data_dir: x\nidentity:\n  roles:\n    admin: {}\n'), /^g\.yaml:4: identity\.roles\.admin: names nobody: give groups or subjects$/);
   t.match(refused(t, 'data_dir: x\nidentity:\n  roles:\n    auditor: { groups: [] }\n'), /identity\.roles\.auditor\.groups: must NOT have fewer than 1 items/);
   t.match(refused(t, MINIMAL.replace('allow: [ { groups: [payments] } ]', 'allow: [ {} ]')), /^g\.yaml:8: connectors\[0\]\.allow\[0\]: names nobody/);

@@ -15,12 +15,20 @@ const server = createServer((_q, s) => s.end(body)).listen(0, '127.0.0.1');
 await new Promise((r) => server.once('listening', r));
 const issuer = `http://127.0.0.1:${server.address().port}`;
 const config = (cacheEntries) => [
-  { oidc: [{ issuer, audience: 'gatehouse', jwks_url: `${issuer}/jwks`, groups_claim: 'groups', algorithms: ['ES256', 'RS256', 'EdDSA'], clock_tolerance: 30 }],
-    static_tokens: [{ token: 'dev-token-0123456789abcdef', subject: 'dev', groups: [] }], roles: {} },
+  {
+    oidc: [{ issuer, audience: 'gatehouse', jwks_url: `${issuer}/jwks`, groups_claim: 'groups', algorithms: ['ES256', 'RS256', 'EdDSA'], clock_tolerance: 30 }],
+    static_tokens: [{ token: 'dev-token-0123456789abcdef', subject: 'dev', groups: [] }],
+    roles: {},
+  },
   { cacheEntries },
 ];
-const tokenFor = (alg) => new SignJWT({ sub: 'svc:a', groups: ['payments'] }).setProtectedHeader({ alg, kid: alg })
-  .setIssuer(issuer).setAudience('gatehouse').setExpirationTime('1h').sign(keys[alg].privateKey);
+const tokenFor = (alg) =>
+  new SignJWT({ sub: 'svc:a', groups: ['payments'] })
+    .setProtectedHeader({ alg, kid: alg })
+    .setIssuer(issuer)
+    .setAudience('gatehouse')
+    .setExpirationTime('1h')
+    .sign(keys[alg].privateKey);
 
 async function measure(auth, token) {
   if (!(await auth.authenticate(token)).ok) throw new Error('token rejected');
@@ -38,6 +46,8 @@ for (const alg of ['ES256', 'RS256', 'EdDSA']) {
   results[`${alg} full verify`] = await measure(uncached, tok);
 }
 results['static token'] = await measure(cached, 'dev-token-0123456789abcdef');
-cached.close(); uncached.close(); server.close();
+cached.close();
+uncached.close();
+server.close();
 console.log(JSON.stringify({ n: N, node: process.version, usPerCall: results }));
 console.table(Object.fromEntries(Object.entries(results).map(([k, v]) => [k, { 'µs/call': v.toFixed(2) }])));

@@ -72,10 +72,11 @@ t.test('config: identity.certificates keys, one of cn / uri, no duplicates', asy
   const parse = (entries: string) => parseConfig(`data_dir: /tmp/x\nidentity:\n  certificates:\n${entries}`, 'c.yaml', { env: {} });
   const good = parse(`    - { cn: billing-client, subject: "svc:billing", groups: [payments] }\n    - { uri: "${SPIFFE}", subject: "svc:b" }\n`);
   t.ok(good.ok, good.ok ? '' : good.error.message);
-  if (good.ok) t.same(good.value.identity.certificates, [
-    { cn: 'billing-client', subject: 'svc:billing', groups: ['payments'] },
-    { uri: SPIFFE, subject: 'svc:b', groups: [] },
-  ]);
+  if (good.ok)
+    t.same(good.value.identity.certificates, [
+      { cn: 'billing-client', subject: 'svc:billing', groups: ['payments'] },
+      { uri: SPIFFE, subject: 'svc:b', groups: [] },
+    ]);
   const bare = parseConfig('data_dir: /tmp/x\n', 'c.yaml', { env: {} });
   t.same(bare.ok && bare.value.identity.certificates, [], 'defaults to an empty list');
   const bad = (entries: string, pattern: RegExp, why: string) => {
@@ -93,9 +94,18 @@ t.test('config: identity.certificates keys, one of cn / uri, no duplicates', asy
 
 t.test('config: tls.client_auth needs its own ca (never the public roots)', async (t) => {
   // The tls keys are common to every connector type: a stand-in module is enough here.
-  const httpLike: ConnectorModule = { type: 'http', schema: { properties: { upstream: { type: 'object' } } }, create: () => { throw new Error('not started'); } };
+  const httpLike: ConnectorModule = {
+    type: 'http',
+    schema: { properties: { upstream: { type: 'object' } } },
+    create: () => {
+      throw new Error('not started');
+    },
+  };
   const conn = (tls: string) =>
-    parseConfig(`data_dir: /tmp/x\nconnectors:\n  - { name: api, type: http, listen: 127.0.0.1:0, upstream: { url: "http://127.0.0.1:1" }, tls: ${tls} }\n`, 'c.yaml', { env: {}, connectors: [httpLike] });
+    parseConfig(`data_dir: /tmp/x\nconnectors:\n  - { name: api, type: http, listen: 127.0.0.1:0, upstream: { url: "http://127.0.0.1:1" }, tls: ${tls} }\n`, 'c.yaml', {
+      env: {},
+      connectors: [httpLike],
+    });
   const missing = conn('{ cert: a.pem, key: k.pem, client_auth: true }');
   t.notOk(missing.ok);
   if (!missing.ok) t.match(missing.error.message, /connectors\[0\]\.tls: client_auth needs cert, key and ca/);

@@ -41,9 +41,15 @@ t.test('real provider', async (t) => {
     const token = await idp.token('svc-billing');
     const before = idp.jwksFetches();
     const storm = await Promise.all(Array.from({ length: 50 }, () => auth.authenticate(token)));
-    t.ok(storm.every((r) => r.ok), 'all 50 accepted');
-    const first = storm[0]!;
-    t.ok(storm.every((r) => r.ok && first.ok && r.value === first.value), 'one verification shared by all');
+    t.ok(
+      storm.every((r) => r.ok),
+      'all 50 accepted',
+    );
+    const first = storm[0];
+    t.ok(
+      storm.every((r) => r.ok && first.ok && r.value === first.value),
+      'one verification shared by all',
+    );
     const again = await auth.authenticate(token);
     t.ok(again.ok && first.ok && again.value === first.value, 'cached identity returned');
     t.equal(idp.jwksFetches() - before, 1, 'one key fetch for the whole storm');
@@ -75,7 +81,7 @@ t.test('real provider', async (t) => {
     const auth = createAuthenticator(config(idp.issuer, { clock_tolerance: 5 }), { now: clock.now });
     t.teardown(() => auth.close());
     const token = await idp.token('svc-billing');
-    const exp = (JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as { exp: number }).exp;
+    const exp = (JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString()) as { exp: number }).exp;
     t.ok((await auth.authenticate(token)).ok, 'valid now (and cached)');
     clock.t = (exp + 6) * 1000;
     const r = await auth.authenticate(token);

@@ -45,7 +45,10 @@ t.test('static tokens: matched by hash, wrong ones refused, dotted ones ignored,
   t.equal((await auth.authenticate(DEV + 'x')).ok, false, 'a longer token does not match its prefix');
   const dotted = await auth.authenticate('dotted.static.token-0123');
   t.equal(dotted.ok ? 'ok' : dotted.error.code, 'auth.malformed', 'a dotted static token is routed as a JWT and fails');
-  t.ok(lines.some((l) => l.includes('static tokens enabled')), 'dev-only warning logged');
+  t.ok(
+    lines.some((l) => l.includes('static tokens enabled')),
+    'dev-only warning logged',
+  );
   const all = lines.join('\n');
   for (const secret of [DEV, OPS, 'dotted.static.token-0123', DEV.slice(0, -1) + 'X']) t.notOk(all.includes(secret), 'no token in logs');
 });

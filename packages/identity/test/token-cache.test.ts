@@ -48,12 +48,12 @@ t.test('verified-token cache', async (t) => {
       if (!r.ok) throw new Error(r.error.code);
       return r.value;
     };
-    const i1 = await first(t1!);
-    const i2 = await first(t2!);
-    t.equal(await first(t1!), i1, 't1 hit (now most recent)');
-    await first(t3!); // evicts t2, the least recently used
-    t.equal(await first(t1!), i1, 't1 kept');
-    t.not(await first(t2!), i2, 't2 was evicted and verified afresh');
+    const i1 = await first(t1);
+    const i2 = await first(t2);
+    t.equal(await first(t1), i1, 't1 hit (now most recent)');
+    await first(t3); // evicts t2, the least recently used
+    t.equal(await first(t1), i1, 't1 kept');
+    t.not(await first(t2), i2, 't2 was evicted and verified afresh');
   });
 
   t.test('close() drops the cache and refuses further work', async (t) => {

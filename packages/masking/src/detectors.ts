@@ -7,7 +7,6 @@
 import { IBAN_LENGTHS, ibanValid, luhnValid, ssnValid } from './checksums.js';
 
 export type DetectorName = 'credit_card' | 'iban' | 'ssn' | 'email' | 'jwt' | 'aws_key' | 'gcp_key' | 'github_token';
-export const DETECTOR_NAMES: readonly DetectorName[] = ['credit_card', 'iban', 'ssn', 'email', 'jwt', 'aws_key', 'gcp_key', 'github_token'];
 
 export interface Span {
   start: number;
@@ -36,12 +35,7 @@ function hasDigits(text: string, n: number): boolean {
  * A detector from a prefilter, a global regex and an optional validator of the match.
  * The regex is module-owned and used synchronously, so resetting lastIndex is safe.
  */
-function regexDetector(
-  name: DetectorName,
-  prefilter: (text: string) => boolean,
-  re: RegExp,
-  accept?: (m: string) => Span | boolean,
-): Detector {
+function regexDetector(name: DetectorName, prefilter: (text: string) => boolean, re: RegExp, accept?: (m: string) => Span | boolean): Detector {
   return {
     name,
     find(text) {
@@ -61,7 +55,12 @@ function regexDetector(
 
 /** 13–19 digits, single spaces or dashes allowed between digits, not inside a longer number. */
 const CARD = /(?<![0-9][ -]?)[0-9](?:[ -]?[0-9]){12,18}(?![ -]?[0-9])/g;
-const creditCard = regexDetector('credit_card', (t) => hasDigits(t, 13), CARD, (m) => luhnValid(m));
+const creditCard = regexDetector(
+  'credit_card',
+  (t) => hasDigits(t, 13),
+  CARD,
+  (m) => luhnValid(m),
+);
 
 /**
  * Country code, check digits, BBAN; printed IBANs come in groups of four separated by
@@ -69,23 +68,28 @@ const creditCard = regexDetector('credit_card', (t) => hasDigits(t, 13), CARD, (
  * cut to the country's length before validating.
  */
 const IBAN = /(?<![A-Za-z0-9])[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}/g;
-const iban = regexDetector('iban', (t) => t.length >= 15 && hasDigits(t, 4), IBAN, (m) => {
-  const compact = m.replace(/ /g, '');
-  const lengths: number[] = [];
-  const want = IBAN_LENGTHS[compact.slice(0, 2)];
-  if (want) lengths.push(want);
-  else for (let l = Math.min(34, compact.length); l >= 15; l--) lengths.push(l);
-  for (const l of lengths) {
-    if (compact.length < l || !ibanValid(compact.slice(0, l))) continue;
-    // Map the compact length back onto the original (spaced) text.
-    let seen = 0;
-    let end = 0;
-    while (seen < l) if (m.charCodeAt(end++) !== 32) seen++;
-    if (end < m.length && /[A-Za-z0-9]/.test(m[end])) continue; // ends inside a word
-    return { start: 0, end };
-  }
-  return false;
-});
+const iban = regexDetector(
+  'iban',
+  (t) => t.length >= 15 && hasDigits(t, 4),
+  IBAN,
+  (m) => {
+    const compact = m.replace(/ /g, '');
+    const lengths: number[] = [];
+    const want = IBAN_LENGTHS[compact.slice(0, 2)];
+    if (want) lengths.push(want);
+    else for (let l = Math.min(34, compact.length); l >= 15; l--) lengths.push(l);
+    for (const l of lengths) {
+      if (compact.length < l || !ibanValid(compact.slice(0, l))) continue;
+      // Map the compact length back onto the original (spaced) text.
+      let seen = 0;
+      let end = 0;
+      while (seen < l) if (m.charCodeAt(end++) !== 32) seen++;
+      if (end < m.length && /[A-Za-z0-9]/.test(m[end])) continue; // ends inside a word
+      return { start: 0, end };
+    }
+    return false;
+  },
+);
 
 /** AAA-GG-SSSS or 9 bare digits, not part of a longer number. */
 const SSN = /(?<![0-9-])(?:[0-9]{3}-[0-9]{2}-[0-9]{4}|[0-9]{9})(?![0-9-])/g;

@@ -33,7 +33,7 @@ export function compileMasking(rules: MaskingRuleConfig[], opts: CompileMaskingO
   const compiled: CompiledRule[] = [];
   for (const [order, r] of rules.entries()) {
     const label = `masking rule #${order + 1}`;
-    if (!STRATEGY_NAMES.includes(r.with as StrategyName)) return err('masking.config', `${label}: unknown strategy "${String(r.with)}"`);
+    if (!STRATEGY_NAMES.includes(r.with)) return err('masking.config', `${label}: unknown strategy "${String(r.with)}"`);
     if (r.with === 'hash' && (!opts.hashKey || opts.hashKey.length < 16)) {
       return err('masking.config', `${label}: with: hash needs a gateway hash key of at least 16 bytes`);
     }
@@ -92,7 +92,15 @@ function specMatchesOrigin(s: ColumnSpec, o: ColumnOrigin): boolean {
 function nameMatcher(pattern: string): (name: string) => boolean {
   const lower = pattern.toLowerCase();
   if (!lower.includes('*')) return (n) => n === pattern || n === lower || n.toLowerCase() === lower;
-  const re = new RegExp('^' + lower.split('*').map((s) => s.replace(/[\\^$.|?+()[\]{}]/g, '\\$&')).join('.*') + '$', 'i');
+  const re = new RegExp(
+    '^' +
+      lower
+        .split('*')
+        .map((s) => s.replace(/[\\^$.|?+()[\]{}]/g, '\\$&'))
+        .join('.*') +
+      '$',
+    'i',
+  );
   return (n) => re.test(n);
 }
 

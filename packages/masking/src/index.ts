@@ -6,6 +6,6 @@
  */
 export { compileMasking } from './engine.js';
 export type { CompileMaskingOptions } from './engine.js';
-export { detectors, DETECTOR_NAMES } from './detectors.js';
+export { detectors } from './detectors.js';
 export type { Detector, DetectorName, Span } from './detectors.js';
 export { luhnValid, ibanValid, ssnValid } from './checksums.js';

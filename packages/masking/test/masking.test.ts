@@ -32,7 +32,10 @@ t.test('planColumns: column rules first, then detectors, else null', async (t) =
 
   const columnsOnly = engine([{ columns: ['secret_*'], with: 'redact' }]).forIdentity(who([]));
   const p2 = columnsOnly.planColumns(['id', 'SECRET_token', 'secretive']);
-  t.same(p2.columns.map((c) => c !== null), [false, true, false]);
+  t.same(
+    p2.columns.map((c) => c !== null),
+    [false, true, false],
+  );
   t.equal(p2.columns[1]!('abc'), '[REDACTED]');
 });
 
@@ -137,15 +140,24 @@ t.test('applies_to and exempt by group and subject; maskers are cached', async (
     { columns: ['salary'], with: 'null', applies_to: { groups: ['contractors'], subjects: ['svc:report'] } },
   ]);
   const plain = e.forIdentity(who(['payments']));
-  t.same(plain.planColumns(['ssn', 'salary']).columns.map((c) => c !== null), [true, false]);
+  t.same(
+    plain.planColumns(['ssn', 'salary']).columns.map((c) => c !== null),
+    [true, false],
+  );
   const compliance = e.forIdentity(who(['compliance']));
   t.equal(compliance.active, false, 'no rule applies');
   t.equal(compliance.planColumns(['ssn']).any, false);
   t.equal(compliance.maskText('123-45-6789'), '123-45-6789');
   const contractor = e.forIdentity(who(['contractors']));
-  t.same(contractor.planColumns(['ssn', 'salary']).columns.map((c) => c?.('1')), ['[REDACTED]', null]);
+  t.same(
+    contractor.planColumns(['ssn', 'salary']).columns.map((c) => c?.('1')),
+    ['[REDACTED]', null],
+  );
   const report = e.forIdentity(who(['compliance'], 'svc:report'));
-  t.same(report.planColumns(['ssn', 'salary']).columns.map((c) => c !== null), [false, true]);
+  t.same(
+    report.planColumns(['ssn', 'salary']).columns.map((c) => c !== null),
+    [false, true],
+  );
   t.equal(e.forIdentity(who(['payments', 'other'], 'svc:b')), plain, 'same applicable rules → same Masker');
 });
 
@@ -158,7 +170,13 @@ t.test('compile errors', async (t) => {
   t.match(bad([{ columns: ['x'], with: 'hash' }]), /rule #1: with: hash needs a gateway hash key/);
   t.match(bad([{ columns: ['x'], with: 'scramble' as never }]), /unknown strategy/);
   t.match(bad([{ detectors: ['passport'], with: 'redact' }]), /unknown detector "passport"/);
-  t.match(bad([{ columns: ['a'], with: 'redact' }, { json: ['a.b'], with: 'redact' }]), /rule #2: JSON path "a.b" must start with \$/);
+  t.match(
+    bad([
+      { columns: ['a'], with: 'redact' },
+      { json: ['a.b'], with: 'redact' },
+    ]),
+    /rule #2: JSON path "a.b" must start with \$/,
+  );
   t.match(bad([{ json: ['$.a[?(@.x)]'], with: 'redact' }]), /unsupported selector/);
   t.match(bad([{ json: ['$'], with: 'redact' }]), /whole document/);
   t.match(bad([{ with: 'redact' }]), /needs columns, json or detectors/);

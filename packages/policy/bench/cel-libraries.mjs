@@ -43,7 +43,7 @@ const cases = [
   ['request.json.amount > 1000', true],
   ['request.json.items.exists_one(i, i == 2)', true],
   ['request.json.items.filter(i, i > 1).size() == 2', true],
-  ["request.json.items.map(i, i * 2.0)[2] == 6.0", true],
+  ['request.json.items.map(i, i * 2.0)[2] == 6.0', true],
   ['identity.claims.email.endsWith("@example.com") ? true : false', true],
   ['request.method in ["POST", "PUT"]', true],
   ['request.json.missing > 1', 'error'],
@@ -56,7 +56,10 @@ if (marc) {
   const env = new marc.Environment({ unlistedVariablesAreDyn: true });
   libs.push({
     name: '@marcbachmann/cel-js 8.0.0',
-    compile: (src) => { const p = env.parse(src); return (c) => p(c); },
+    compile: (src) => {
+      const p = env.parse(src);
+      return (c) => p(c);
+    },
   });
 }
 const buf = altDir && (await load('@bufbuild/cel', true));
@@ -66,7 +69,11 @@ if (buf) {
     name: '@bufbuild/cel 0.6.1',
     compile: (src) => {
       const f = buf.plan(env, buf.parse(src));
-      return (c) => { const r = f(c); if (buf.isCelError(r)) throw new Error(String(r.message ?? r)); return r; };
+      return (c) => {
+        const r = f(c);
+        if (buf.isCelError(r)) throw new Error(String(r.message ?? r));
+        return r;
+      };
     },
   });
 }
@@ -88,7 +95,11 @@ for (const lib of libs) {
   const fails = [];
   for (const [src, want, c = ctx] of [...cases, [...INT_CASE, intCtx]]) {
     let got;
-    try { got = norm(lib.compile(src)(c)); } catch (e) { got = 'error'; }
+    try {
+      got = norm(lib.compile(src)(c));
+    } catch (e) {
+      got = 'error';
+    }
     if (got === want) pass++;
     else fails.push(`${src} → ${String(got)}`);
   }
@@ -98,7 +109,12 @@ for (const lib of libs) {
     ['cmp+in', 'request.method == "POST" && request.json.amount > 1000.0 && "payments" in identity.groups'],
   ]) {
     let f;
-    try { f = lib.compile(src); } catch { bench[label] = 'n/a'; continue; }
+    try {
+      f = lib.compile(src);
+    } catch {
+      bench[label] = 'n/a';
+      continue;
+    }
     for (let i = 0; i < 20000; i++) f(ctx);
     const t0 = process.hrtime.bigint();
     for (let i = 0; i < N; i++) f(ctx);

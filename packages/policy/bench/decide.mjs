@@ -31,11 +31,21 @@ if (!plain.ok || !cel.ok) throw new Error('compile failed');
 const unit = sqlUnits(sql).value[0];
 let sink = 0;
 const results = [
-  time('sqlUnits (cached)', N, () => { sink += sqlUnits(sql).ok ? 1 : 0; }),
-  time('decide (3 match rules, no hit)', N, () => { sink += plain.value.decide(unit, identity, connector).action.length; }),
-  time('decide (+1 CEL exists rule)', N, () => { sink += cel.value.decide(unit, identity, connector).action.length; }),
-  time('sqlUnits + decide (cached, CEL)', N, () => { sink += cel.value.decide(sqlUnits(sql).value[0], identity, connector).action.length; }),
-  time('sqlUnits (uncached: parse+walk)', 20_000, (i) => { sink += sqlUnits(`${sql} OFFSET ${i + 1_000_000}`).ok ? 1 : 0; }),
+  time('sqlUnits (cached)', N, () => {
+    sink += sqlUnits(sql).ok ? 1 : 0;
+  }),
+  time('decide (3 match rules, no hit)', N, () => {
+    sink += plain.value.decide(unit, identity, connector).action.length;
+  }),
+  time('decide (+1 CEL exists rule)', N, () => {
+    sink += cel.value.decide(unit, identity, connector).action.length;
+  }),
+  time('sqlUnits + decide (cached, CEL)', N, () => {
+    sink += cel.value.decide(sqlUnits(sql).value[0], identity, connector).action.length;
+  }),
+  time('sqlUnits (uncached: parse+walk)', 20_000, (i) => {
+    sink += sqlUnits(`${sql} OFFSET ${i + 1_000_000}`).ok ? 1 : 0;
+  }),
 ];
 console.log(JSON.stringify({ node: process.version, n: N, results, sink: sink > 0 }));
 for (const r of results) console.log(`${r.label.padEnd(36)} ${String(r.ns).padStart(10)} ns/op`);

@@ -39,7 +39,7 @@ export function compileCondition(env: Environment, source: string): Result<Condi
     return err('policy.config', `condition must be a boolean expression, not ${checked.type}`);
   }
   return ok((vars) => {
-    const v = program(vars);
+    const v: unknown = program(vars);
     if (typeof v !== 'boolean') throw new TypeError(`condition gave ${typeof v}, not a boolean`);
     return v;
   });

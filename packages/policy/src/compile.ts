@@ -57,10 +57,10 @@ export function compilePolicy(rules: RuleConfig[], opts: CompilePolicyOptions): 
       if (list.length === 0 || list.some((v) => typeof v !== 'string' || v === '')) {
         return err('policy.config', `${label}: match key "${key}" needs one or more non-empty strings`);
       }
-      const dead = deadValue(type, key, list as string[]);
+      const dead = deadValue(type, key, list);
       if (dead !== null) return err('policy.config', `${label}: match key "${key}": "${dead}" can never match (known: ${KNOWN_VALUES[key].join(', ')})`);
       keys.push(key.startsWith('header.') ? key.toLowerCase() : key);
-      tests.push(compileAnyOf(key === 'where' ? widenWhere(list as string[]) : list, { crossSlash: starCrossesSlash(type, key) }));
+      tests.push(compileAnyOf(key === 'where' ? widenWhere(list) : list, { crossSlash: starCrossesSlash(type, key) }));
     }
     let when: Condition | null = null;
     if (rule.when !== undefined) {
@@ -148,7 +148,7 @@ class FirstMatchPolicy implements PolicyEngine {
       }
       if (result) return r.decision;
     }
-    if (this.restrictive && unit.context.opaque === true) return opaqueDecision(String(unit.context.opaqueReason ?? ''));
+    if (this.restrictive && unit.context.opaque === true) return opaqueDecision(typeof unit.context.opaqueReason === 'string' ? unit.context.opaqueReason : '');
     return DEFAULT_ALLOW;
   }
 }

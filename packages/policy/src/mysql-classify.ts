@@ -375,7 +375,7 @@ function keywordStatement(head: string, tokens: Token[], text: string): Result<M
         if (!inner.ok) return inner;
         if (inner.value.length !== 1) return err('policy.parse', 'SQL parse error: PREPARE of more than one statement');
         const s = inner.value[0];
-        return ok({ ...s, kind: 'prepare', kinds: [...new Set(['prepare', ...s.kinds])], text });
+        return ok({ ...s, kind: 'prepare', kinds: [...new Set(['prepare', ...s.kinds.filter((x) => x !== 'select')])], text });
       }
       return opaqueStatement(tokens, text, 'prepare', 'dynamic SQL (PREPARE from a variable or expression)');
     }
@@ -417,7 +417,7 @@ function keywordStatement(head: string, tokens: Token[], text: string): Result<M
       if (c.value.length !== 1) return err('policy.parse', `SQL parse error: ${head} of more than one statement`);
       const s = c.value[0];
       const kind = head === 'ANALYZE' ? 'analyze' : 'explain';
-      return ok({ ...s, kind, kinds: [...new Set([kind, ...s.kinds])], text });
+      return ok({ ...s, kind, kinds: [...new Set([kind, ...s.kinds.filter((x) => x !== 'select')])], text });
     }
     case 'HANDLER': {
       // HANDLER t OPEN / READ …: reads whole rows of a table.

@@ -60,7 +60,7 @@ export function isUntraceableBuiltin(name: string): boolean {
 export function restrictedSqlViolation(unit: Unit, view: RestrictedSqlView): string | null {
   const ctx = unit.context;
   if (ctx.opaque === true) {
-    return `gatehouse: code that cannot be analysed (${String(ctx.opaqueReason || 'opaque')}) is refused while masking applies to you`;
+    return `gatehouse: code that cannot be analysed (${typeof ctx.opaqueReason === 'string' && ctx.opaqueReason !== '' ? ctx.opaqueReason : 'opaque'}) is refused while masking applies to you`;
   }
   const c = ctx.columns as SqlColumnUse | undefined;
   if (!c) return 'gatehouse: this statement could not be analysed for masking and is refused while masking applies to you';

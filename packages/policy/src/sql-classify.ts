@@ -80,7 +80,7 @@ export function classifySql(sql: string): Result<SqlStatement[]> {
   if (BLANK.test(sql)) return ok([]);
   let tree: { stmts?: ParsedStmt[] };
   try {
-    tree = parseSync(sql) as { stmts?: ParsedStmt[] };
+    tree = parseSync(sql);
   } catch (e) {
     return err('policy.parse', `SQL parse error: ${(e as Error).message}`);
   }
@@ -664,7 +664,7 @@ function walkPl(node: unknown, w: Walk): void {
     if (child === null || typeof child !== 'object') continue;
     switch (key) {
       case 'PLpgSQL_expr':
-        plExpr(child as PlExpr, w);
+        plExpr(child, w);
         continue;
       case 'PLpgSQL_stmt_dynexecute':
       case 'PLpgSQL_stmt_dynfors':
@@ -707,7 +707,7 @@ function nestedSql(text: string, w: Walk): void {
   if (w.depth >= MAX_PROCEDURAL_DEPTH) return markOpaque(w, 'procedural code nested too deeply');
   let tree: { stmts?: ParsedStmt[] };
   try {
-    tree = parseSync(text) as { stmts?: ParsedStmt[] };
+    tree = parseSync(text);
   } catch {
     return markOpaque(w, 'a statement in a procedural body does not parse');
   }

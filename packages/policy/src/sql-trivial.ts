@@ -38,12 +38,18 @@ function fold(node: unknown, depth: number): Val {
     const v = fold(t.arg, depth + 1);
     if (v !== true && v !== false && v !== null) return undefined;
     switch (t.booltesttype) {
-      case 'IS_TRUE': return v === true;
-      case 'IS_NOT_TRUE': return v !== true;
-      case 'IS_FALSE': return v === false;
-      case 'IS_NOT_FALSE': return v !== false;
-      case 'IS_UNKNOWN': return v === null;
-      case 'IS_NOT_UNKNOWN': return v !== null;
+      case 'IS_TRUE':
+        return v === true;
+      case 'IS_NOT_TRUE':
+        return v !== true;
+      case 'IS_FALSE':
+        return v === false;
+      case 'IS_NOT_FALSE':
+        return v !== false;
+      case 'IS_UNKNOWN':
+        return v === null;
+      case 'IS_NOT_UNKNOWN':
+        return v !== null;
     }
     return undefined;
   }
@@ -51,8 +57,19 @@ function fold(node: unknown, depth: number): Val {
     // EXISTS (SELECT <anything>) with no FROM / WHERE / HAVING / LIMIT returns one row: true.
     const s = n.SubLink as Obj;
     const sel = (s.subselect as Obj | undefined)?.SelectStmt as Obj | undefined;
-    if (s.subLinkType === 'EXISTS_SUBLINK' && sel && (!sel.op || sel.op === 'SETOP_NONE') && !sel.fromClause && !sel.whereClause
-      && !sel.havingClause && !sel.limitCount && !sel.limitOffset && !sel.valuesLists && !sel.groupClause) return true;
+    if (
+      s.subLinkType === 'EXISTS_SUBLINK' &&
+      sel &&
+      (!sel.op || sel.op === 'SETOP_NONE') &&
+      !sel.fromClause &&
+      !sel.whereClause &&
+      !sel.havingClause &&
+      !sel.limitCount &&
+      !sel.limitOffset &&
+      !sel.valuesLists &&
+      !sel.groupClause
+    )
+      return true;
     return undefined;
   }
   return undefined;
@@ -66,7 +83,10 @@ function constant(c: Obj): Val {
     const f = Number((c.fval as Obj).fval);
     return Number.isFinite(f) ? f : undefined;
   }
-  if (c.sval) return String((c.sval as Obj).sval ?? '');
+  if (c.sval) {
+    const v = (c.sval as Obj).sval;
+    return typeof v === 'string' ? v : '';
+  }
   return undefined; // bit strings and anything new
 }
 
@@ -180,16 +200,22 @@ function compare(op: string, l: Val, r: Val): Val {
   else if (typeof l === 'string' && typeof r === 'boolean') l = cast(l, 'bool');
   if (l === undefined || r === undefined || l === null || r === null || typeof l !== typeof r) return undefined;
   switch (op) {
-    case '=': return l === r;
+    case '=':
+      return l === r;
     case '<>':
-    case '!=': return l !== r;
+    case '!=':
+      return l !== r;
   }
   if (typeof l === 'string') return undefined; // ordering depends on the collation
   switch (op) {
-    case '<': return l < r;
-    case '>': return l > r;
-    case '<=': return l <= r;
-    case '>=': return l >= r;
+    case '<':
+      return l < r;
+    case '>':
+      return l > r;
+    case '<=':
+      return l <= r;
+    case '>=':
+      return l >= r;
   }
   return undefined;
 }

@@ -100,7 +100,7 @@ t.test('CREATE FUNCTION / PROCEDURE bodies are judged at CREATE', async (t) => {
   for (const [sql, why] of [
     ["CREATE FUNCTION f() RETURNS SETOF int LANGUAGE plpgsql AS $$BEGIN RETURN QUERY EXECUTE 'SELECT 1'; END$$", /dynamic SQL/],
     ["CREATE PROCEDURE p() LANGUAGE plpgsql AS $$BEGIN EXECUTE format('DROP TABLE %I', 'v'); END$$", /dynamic SQL/],
-    ["CREATE FUNCTION f() RETURNS int LANGUAGE plpython3u AS $$return 1$$", /language plpython3u/],
+    ['CREATE FUNCTION f() RETURNS int LANGUAGE plpython3u AS $$return 1$$', /language plpython3u/],
     ["CREATE FUNCTION f() RETURNS int LANGUAGE c AS 'mylib', 'f'", /language c/],
     ['CREATE FUNCTION f() RETURNS int LANGUAGE sql AS $$SELEC 1$$', /does not parse/],
   ] as [string, RegExp][]) {
@@ -141,18 +141,53 @@ t.test('MERGE carries the kinds of its WHEN actions', async (t) => {
 
 t.test('trivial WHERE clauses', async (t) => {
   const trivial = [
-    'true', '1=1', "'a'='a'", 'id=id', 'x >= x', 't.x <= t.x', 'NOT false', 'true OR id = 5', '1=1 AND id=id',
-    'true::boolean', "'t'::bool", "'yes'::boolean", '(1 = 1)::bool', 'x IS NOT DISTINCT FROM x', 'NULL IS NULL',
-    'NOT (1 = 2)', '1 <> 2', '2 > 1', '1 + 1 = 2', "'1' = 1", '1 IN (1, 2)', 'id IN (id)', 'EXISTS (SELECT 1)',
-    'true IS TRUE', '0 = 0', '1.5 = 1.5', 'lower(x) = lower(x) OR true',
+    'true',
+    '1=1',
+    "'a'='a'",
+    'id=id',
+    'x >= x',
+    't.x <= t.x',
+    'NOT false',
+    'true OR id = 5',
+    '1=1 AND id=id',
+    'true::boolean',
+    "'t'::bool",
+    "'yes'::boolean",
+    '(1 = 1)::bool',
+    'x IS NOT DISTINCT FROM x',
+    'NULL IS NULL',
+    'NOT (1 = 2)',
+    '1 <> 2',
+    '2 > 1',
+    '1 + 1 = 2',
+    "'1' = 1",
+    '1 IN (1, 2)',
+    'id IN (id)',
+    'EXISTS (SELECT 1)',
+    'true IS TRUE',
+    '0 = 0',
+    '1.5 = 1.5',
+    'lower(x) = lower(x) OR true',
   ];
   for (const cond of trivial) {
     t.equal(one(`DELETE FROM t WHERE ${cond}`).where, 'trivial', cond);
     t.equal(one(`UPDATE t SET a = 1 WHERE ${cond}`).where, 'trivial', cond);
   }
   const real = [
-    'id = 5', 'id > 0', 'x = y', 'random() = random()', 'lower(x) = lower(x)', 'x <> x', 'NOT true', 'false OR id = 1',
-    "'a' < 'B'", 'EXISTS (SELECT 1 FROM u WHERE u.id = t.id)', 'NULL', 'true AND id = 1', "x = 'x'", 'CURRENT OF c',
+    'id = 5',
+    'id > 0',
+    'x = y',
+    'random() = random()',
+    'lower(x) = lower(x)',
+    'x <> x',
+    'NOT true',
+    'false OR id = 1',
+    "'a' < 'B'",
+    'EXISTS (SELECT 1 FROM u WHERE u.id = t.id)',
+    'NULL',
+    'true AND id = 1',
+    "x = 'x'",
+    'CURRENT OF c',
     "'a'::citext = 'A'::citext",
   ];
   for (const cond of real) t.equal(one(`DELETE FROM t WHERE ${cond}`).where, 'present', cond);

@@ -160,7 +160,13 @@ t.test('compile errors name the rule', async (t) => {
   t.match(bad([{ name: 'not-bool', when: '1 + 2', action: 'deny' }]), /boolean/);
   t.match(bad([{ name: 'empty', action: 'deny' }]), /rule "empty": needs a match block or a when/);
   t.match(bad([{ name: 'act', match: { statement: 'drop' }, action: 'block' as never }]), /action/);
-  t.match(bad([{ name: 'dup', match: { statement: 'drop' }, action: 'deny' }, { name: 'dup', match: { statement: 'x' }, action: 'deny' }]), /duplicate/);
+  t.match(
+    bad([
+      { name: 'dup', match: { statement: 'drop' }, action: 'deny' },
+      { name: 'dup', match: { statement: 'x' }, action: 'deny' },
+    ]),
+    /duplicate/,
+  );
   t.match(bad([{ name: 'v', match: { statement: [] }, action: 'deny' }]), /non-empty/);
   t.match(bad([], 'gopher'), /unknown connector type/);
   t.ok(compilePolicy([], { connectorType: 'ssh' }).ok);

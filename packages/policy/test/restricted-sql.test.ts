@@ -36,15 +36,19 @@ t.test('output vs expression columns', async (t) => {
   t.same(a.wholeRows, []);
 
   // Through PREPARE, DECLARE and EXPLAIN the outermost SELECT's bare targets stay output.
-  for (const sql of ['PREPARE p(int) AS SELECT card_number FROM cards WHERE id = $1', 'DECLARE c CURSOR FOR SELECT card_number FROM cards', 'EXPLAIN SELECT card_number FROM cards']) {
+  for (const sql of [
+    'PREPARE p(int) AS SELECT card_number FROM cards WHERE id = $1',
+    'DECLARE c CURSOR FOR SELECT card_number FROM cards',
+    'EXPLAIN SELECT card_number FROM cards',
+  ]) {
     t.same(cols(sql).output, ['card_number'], sql);
     t.same(cols(sql).expr.includes('card_number'), false, sql);
   }
   // Everything else is an expression use.
   const exprCases = [
-    'SELECT card_number || \'\' FROM cards',
+    "SELECT card_number || '' FROM cards",
     'SELECT card_number::text FROM cards',
-    'SELECT id FROM cards WHERE card_number LIKE \'4111%\'',
+    "SELECT id FROM cards WHERE card_number LIKE '4111%'",
     'SELECT id FROM cards ORDER BY card_number',
     'SELECT card_number FROM cards ORDER BY 1',
     'SELECT card_number AS x FROM cards ORDER BY x',
@@ -63,8 +67,8 @@ t.test('output vs expression columns', async (t) => {
     'CREATE TABLE leak AS SELECT card_number FROM cards',
     'SELECT card_number INTO leak FROM cards',
     'COPY (SELECT card_number FROM cards) TO STDOUT',
-    'DO $$BEGIN RAISE NOTICE \'%\', (SELECT card_number FROM cards LIMIT 1); END$$',
-    'DO $$DECLARE r record; BEGIN SELECT id, card_number INTO r FROM cards; RAISE NOTICE \'%\', r.card_number; END$$',
+    "DO $$BEGIN RAISE NOTICE '%', (SELECT card_number FROM cards LIMIT 1); END$$",
+    "DO $$DECLARE r record; BEGIN SELECT id, card_number INTO r FROM cards; RAISE NOTICE '%', r.card_number; END$$",
     'CREATE FUNCTION leak() RETURNS text LANGUAGE sql AS $$SELECT card_number FROM cards$$',
     'CREATE VIEW v AS SELECT card_number AS x FROM cards',
   ];
@@ -93,7 +97,7 @@ t.test('whole-row references resolve aliases; subqueries, CTEs and functions are
   // Top-level stars and EXISTS (SELECT *) read no whole row.
   t.same(cols('SELECT *, c.* FROM cards c').wholeRows, []);
   t.same(cols('SELECT id FROM t WHERE EXISTS (SELECT * FROM cards)').wholeRows, []);
-  t.same(cols('DO $$DECLARE r record; BEGIN FOR r IN SELECT * FROM cards LOOP RAISE NOTICE \'%\', r; END LOOP; END$$').wholeRows, ['cards']);
+  t.same(cols("DO $$DECLARE r record; BEGIN FOR r IN SELECT * FROM cards LOOP RAISE NOTICE '%', r; END LOOP; END$$").wholeRows, ['cards']);
 });
 
 t.test('restrictedSqlViolation', async (t) => {
@@ -103,18 +107,19 @@ t.test('restrictedSqlViolation', async (t) => {
     'SELECT c.* FROM public.cards c ORDER BY id',
     'SELECT * FROM (SELECT * FROM cards) s ORDER BY id',
     'PREPARE p(int) AS SELECT card_number FROM cards WHERE id = $1',
-    'SELECT count(*) FROM cards WHERE holder = \'x\'',
-    'UPDATE cards SET card_number = \'0\' WHERE id = 1',
+    "SELECT count(*) FROM cards WHERE holder = 'x'",
+    "UPDATE cards SET card_number = '0' WHERE id = 1",
     'BEGIN',
-    'DO $$BEGIN UPDATE cards SET note = \'x\' WHERE id = 1; END$$',
-  ]) t.equal(violation(ok), null, ok);
+    "DO $$BEGIN UPDATE cards SET note = 'x' WHERE id = 1; END$$",
+  ])
+    t.equal(violation(ok), null, ok);
 
   t.equal(
     violation('SELECT upper(card_number) FROM cards'),
     'gatehouse: column "card_number" is masked for you (rule card_number); it may only be selected as a bare column, not inside an expression',
   );
-  t.match(violation('SELECT id FROM cards WHERE card_number = \'4111111111111111\''), /column "card_number" is masked/);
-  t.notMatch(violation('SELECT id FROM cards WHERE card_number = \'4111111111111111\'') ?? '', /4111/, 'never echoes values');
+  t.match(violation("SELECT id FROM cards WHERE card_number = '4111111111111111'"), /column "card_number" is masked/);
+  t.notMatch(violation("SELECT id FROM cards WHERE card_number = '4111111111111111'") ?? '', /4111/, 'never echoes values');
   t.match(violation('SELECT row_to_json(c) FROM cards c'), /whole-row reference to "cards" includes masked column "public.cards.card_number"/);
   t.match(violation('SELECT s FROM (SELECT 1) s'), /whole-row reference to a subquery/);
   t.match(violation('SELECT * FROM v_cards'), /view "v_cards" reads masked column "public.cards.card_number"/);

@@ -86,14 +86,17 @@ t.test('classifies a broad corpus', async (t) => {
 });
 
 t.test('multi-statement strings are split with their own text', async (t) => {
-  const sql = "SELECT 1; -- note\nDELETE FROM t /* c */ ;UPDATE \"Foo\".bar SET a = 'x;y' WHERE b";
+  const sql = 'SELECT 1; -- note\nDELETE FROM t /* c */ ;UPDATE "Foo".bar SET a = \'x;y\' WHERE b';
   const r = classifySql(sql);
   t.ok(r.ok);
   if (!r.ok) return;
-  t.same(r.value.map((s) => s.kind), ['select', 'delete', 'update']);
+  t.same(
+    r.value.map((s) => s.kind),
+    ['select', 'delete', 'update'],
+  );
   t.equal(r.value[0].text, 'SELECT 1');
   t.match(r.value[1].text, /DELETE FROM t \/\* c \*\/$/);
-  t.equal(r.value[2].text, "UPDATE \"Foo\".bar SET a = 'x;y' WHERE b");
+  t.equal(r.value[2].text, 'UPDATE "Foo".bar SET a = \'x;y\' WHERE b');
   t.same(r.value[2].tables, ['Foo.bar']);
 });
 

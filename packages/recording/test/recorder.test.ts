@@ -16,7 +16,10 @@ t.test('a recording round-trips its header and entries', async (t) => {
   const r = readRecording(dir, id);
   t.equal(r.header.session, id);
   t.equal(r.header.subject, 'svc:a');
-  t.same(r.entries.map((e) => e.text), ['select 1', 'select 2']);
+  t.same(
+    r.entries.map((e) => e.text),
+    ['select 1', 'select 2'],
+  );
   t.equal(statSync(recordingPath(dir, id)).mode & 0o777, 0o600, 'recording is private to the gateway user');
 });
 

@@ -48,7 +48,14 @@ async function wrk(name: string, url: string, headers: string[] = []): Promise<R
   const p99 = toMs(/^\s+99%\s+(\S+)/m.exec(stdout)?.[1] ?? '');
   const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(stdout)?.[1] ?? 0);
   const sockErr = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(stdout);
-  const errors = non2xx + (sockErr ? sockErr.slice(1).map(Number).reduce((a, b) => a + b, 0) : 0);
+  const errors =
+    non2xx +
+    (sockErr
+      ? sockErr
+          .slice(1)
+          .map(Number)
+          .reduce((a, b) => a + b, 0)
+      : 0);
   return { name, rps, p50ms: p50, p99ms: p99, errors };
 }
 

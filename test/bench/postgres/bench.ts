@@ -77,11 +77,15 @@ async function startPgbouncer(db: TestDb, dir: string): Promise<{ port: number; 
 }
 
 function uid(name: string): number {
-  const line = readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith(name + ':'));
+  const line = readFileSync('/etc/passwd', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith(name + ':'));
   return Number(line?.split(':')[2]);
 }
 function gid(name: string): number {
-  const line = readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith(name + ':'));
+  const line = readFileSync('/etc/passwd', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith(name + ':'));
   return Number(line?.split(':')[3]);
 }
 

@@ -81,7 +81,11 @@ function startPgbouncer(db: TestDb, dir: string, port: number): Started {
       `pool_mode = session\nmax_client_conn = 200\ndefault_pool_size = 40\nunix_socket_dir =\nlogfile = ${dir}/pgbouncer.log\n` +
       `pidfile = ${dir}/pgbouncer.pid\nignore_startup_parameters = extra_float_digits\n`,
   );
-  const ids = readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith('postgres:'))?.split(':') ?? [];
+  const ids =
+    readFileSync('/etc/passwd', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('postgres:'))
+      ?.split(':') ?? [];
   for (const f of ['', 'userlist.txt', 'pgbouncer.ini']) chownSync(join(dir, f), Number(ids[2]), Number(ids[3]));
   // pgbouncer refuses to run as root; its own pid comes from its pidfile once it listens.
   const proc = spawn('runuser', ['-u', 'postgres', '--', 'pgbouncer', join(dir, 'pgbouncer.ini')], { stdio: 'ignore' });
@@ -110,7 +114,28 @@ function startGatehouse(db: TestDb, dir: string, port: number, mode: 'passthroug
 async function pgbench(db: TestDb, t: Started): Promise<{ tps: number; statements: number; p50: number; p99: number }> {
   const { stdout } = await run(
     'pgbench',
-    ['-n', '-S', '-M', MODE, '-c', String(CLIENTS), '-j', '2', '-R', String(RATE), '-T', String(SECONDS), '-r', '-h', '127.0.0.1', '-p', String(t.port), '-U', t.user || db.role, db.database],
+    [
+      '-n',
+      '-S',
+      '-M',
+      MODE,
+      '-c',
+      String(CLIENTS),
+      '-j',
+      '2',
+      '-R',
+      String(RATE),
+      '-T',
+      String(SECONDS),
+      '-r',
+      '-h',
+      '127.0.0.1',
+      '-p',
+      String(t.port),
+      '-U',
+      t.user || db.role,
+      db.database,
+    ],
     { env: { ...process.env, PGPASSWORD: t.password || db.password, PGSSLMODE: 'disable' }, maxBuffer: 64 << 20, timeout: (SECONDS + 60) * 1000 },
   );
   const statements = Number(/number of transactions actually processed: (\d+)/.exec(stdout)?.[1] ?? 0);
@@ -137,7 +162,9 @@ async function main() {
         await waitPort(port);
         if (name === 'pgbouncer') t.pid = Number(readFileSync(join(dir, 'pgbouncer.pid'), 'utf8').trim());
         // Warm up (JIT, caches, connections), then measure.
-        await run('psql', ['-h', '127.0.0.1', '-p', String(port), '-U', t.user || db.role, '-c', 'select 1', db.database], { env: { ...process.env, PGPASSWORD: t.password || db.password, PGSSLMODE: 'disable' } });
+        await run('psql', ['-h', '127.0.0.1', '-p', String(port), '-U', t.user || db.role, '-c', 'select 1', db.database], {
+          env: { ...process.env, PGPASSWORD: t.password || db.password, PGSSLMODE: 'disable' },
+        });
         const before = cpuMicros(t.pid);
         const r = await pgbench(db, t);
         const after = cpuMicros(t.pid);

@@ -38,14 +38,41 @@ ${process.env.PROFILE_MASKED === '0' ? '' : '    masking:\n      - { columns: [c
   const cpu0 = process.cpuUsage();
   const r = await run(
     'pgbench',
-    ['-n', '-h', host, '-p', String(port), '-U', 'bench', '-c', '8', '-j', '2', '-T', process.env.PROFILE_SECONDS ?? '5', '-M', process.env.PROFILE_MODE ?? 'prepared', ...(process.env.PROFILE_RATE ? ['-R', process.env.PROFILE_RATE] : []), '-f', join(dir, 'select1.sql'), db.database],
+    [
+      '-n',
+      '-h',
+      host,
+      '-p',
+      String(port),
+      '-U',
+      'bench',
+      '-c',
+      '8',
+      '-j',
+      '2',
+      '-T',
+      process.env.PROFILE_SECONDS ?? '5',
+      '-M',
+      process.env.PROFILE_MODE ?? 'prepared',
+      ...(process.env.PROFILE_RATE ? ['-R', process.env.PROFILE_RATE] : []),
+      '-f',
+      join(dir, 'select1.sql'),
+      db.database,
+    ],
     { env: { ...process.env, PGPASSWORD: TOKENS.billing } },
   );
   const cpu = process.cpuUsage(cpu0);
   const tx = Number(/number of transactions actually processed: (\d+)/.exec(r.stdout)?.[1] ?? 0);
-  process.stdout.write(r.stdout.split('\n').filter((l) => /tps|latency/.test(l)).join('\n') + '\n');
+  process.stdout.write(
+    r.stdout
+      .split('\n')
+      .filter((l) => /tps|latency/.test(l))
+      .join('\n') + '\n',
+  );
   // CPU per transaction is steadier than TPS on a shared 2-core machine.
-  process.stdout.write(`gateway CPU per transaction: ${((cpu.user + cpu.system) / tx).toFixed(1)} µs (user ${(cpu.user / tx).toFixed(1)}, system ${(cpu.system / tx).toFixed(1)}), ${tx} transactions\n`);
+  process.stdout.write(
+    `gateway CPU per transaction: ${((cpu.user + cpu.system) / tx).toFixed(1)} µs (user ${(cpu.user / tx).toFixed(1)}, system ${(cpu.system / tx).toFixed(1)}), ${tx} transactions\n`,
+  );
   await tg.stop();
   await db.drop();
   rmSync(dir, { recursive: true, force: true });

@@ -63,7 +63,6 @@ const unit = (kind: string, text: string): Unit => ({
   context: { kind, kinds: [kind], tables: ['t'], where: 'present', text },
 });
 
-
 t.test('a session authenticates, decides, records and ends — all in the audit log', async (t) => {
   const { dataDir, services, peer } = await setup(t);
   const s = new Session(services, peer);
@@ -84,21 +83,30 @@ t.test('a session authenticates, decides, records and ends — all in the audit 
   t.match(settled.reason, /big-update/);
 
   const started = Date.now();
-  const rec = await s.record({ unit: unit('select', 'select card_number from t where email = $1'), decision: { action: 'allow' }, startedAt: started, result: { status: 'SELECT 1', rows: 1 }, params: ['4111 1111 1111 1111'] });
+  const rec = await s.record({
+    unit: unit('select', 'select card_number from t where email = $1'),
+    decision: { action: 'allow' },
+    startedAt: started,
+    result: { status: 'SELECT 1', rows: 1 },
+    params: ['4111 1111 1111 1111'],
+  });
   t.ok(rec.ok);
   await s.record({ unit: unit('delete', 'delete from t where id = 1'), decision: denied, startedAt: started, result: { error: '42501' } });
   await s.end('client closed');
 
   const events = readEvents(dataDir, { session: s.id });
-  t.same(events.map((e) => e.kind), ['session.start', 'unit', 'unit', 'session.end']);
-  t.equal(events[0]!.meta?.claimedUser, 'app', 'the claimed user is kept, not trusted');
-  t.equal(events[1]!.identity?.subject, 'svc:billing');
-  t.equal(events[1]!.result?.rows, 1);
-  t.same(events[2]!.decision, { action: 'deny', rule: 'no-delete' });
+  t.same(
+    events.map((e) => e.kind),
+    ['session.start', 'unit', 'unit', 'session.end'],
+  );
+  t.equal(events[0].meta?.claimedUser, 'app', 'the claimed user is kept, not trusted');
+  t.equal(events[1].identity?.subject, 'svc:billing');
+  t.equal(events[1].result?.rows, 1);
+  t.same(events[2].decision, { action: 'deny', rule: 'no-delete' });
   t.ok(verifyLog(dataDir).ok, 'the log verifies');
   const timeline = readRecording(dataDir, s.id);
   t.equal(timeline.entries.length, 2);
-  t.equal(timeline.entries[1]!.decision, 'deny');
+  t.equal(timeline.entries[1].decision, 'deny');
 });
 
 t.test('authentication failures and callers outside the allow list are refused and audited', async (t) => {
@@ -113,6 +121,6 @@ t.test('authentication failures and callers outside the allow list are refused a
   t.equal(outsider.identity, null);
   const events = readEvents(dataDir, { kind: 'auth.failure' });
   t.equal(events.length, 2);
-  t.equal(events[1]!.identity?.subject, 'svc:other', 'a verified but forbidden caller is named');
+  t.equal(events[1].identity?.subject, 'svc:other', 'a verified but forbidden caller is named');
   t.notMatch(JSON.stringify(events), /not-a-real-token|tok-outsider/, 'tokens never reach the audit log');
 });

@@ -20,7 +20,14 @@ t.test('admin API', async (t) => {
   // Put two events in the log through the same sink connectors use.
   const base_event = { connector: 'x', protocol: 'postgres', identity: { subject: 'svc:a', issuer: 'static', groups: [] } };
   await tg.gw.audit.append({ ...base_event, time: new Date().toISOString(), kind: 'session.start', session: '00000000-0000-4000-8000-000000000001' });
-  await tg.gw.audit.append({ ...base_event, time: new Date().toISOString(), kind: 'unit', session: '00000000-0000-4000-8000-000000000001', unit: { type: 'statement', text: 'select 1' }, decision: { action: 'allow' } });
+  await tg.gw.audit.append({
+    ...base_event,
+    time: new Date().toISOString(),
+    kind: 'unit',
+    session: '00000000-0000-4000-8000-000000000001',
+    unit: { type: 'statement', text: 'select 1' },
+    decision: { action: 'allow' },
+  });
 
   t.equal((await get(`${base}/api/v1/events`)).status, 401, 'no token → 401');
   const wrong = await get(`${base}/api/v1/events`, 'not-a-token-0123456789');
@@ -35,15 +42,18 @@ t.test('admin API', async (t) => {
   t.equal(ev.status, 200);
   const { events } = (await ev.json()) as { events: { seq: number; kind: string; unit: { text: string } }[] };
   t.equal(events.length, 1);
-  t.equal(events[0]!.unit.text, 'select 1');
+  t.equal(events[0].unit.text, 'select 1');
 
-  const page = (await (await get(`${base}/api/v1/events?after=${events[0]!.seq}`, TOKENS.admin)).json()) as { events: unknown[] };
+  const page = (await (await get(`${base}/api/v1/events?after=${events[0].seq}`, TOKENS.admin)).json()) as { events: unknown[] };
   t.same(page.events, [], 'after= pages past the last event');
   t.equal((await get(`${base}/api/v1/events?limit=0`, TOKENS.auditor)).status, 400);
   t.equal((await get(`${base}/api/v1/events?since=yesterday`, TOKENS.auditor)).status, 400);
 
   const sessions = (await (await get(`${base}/api/v1/sessions`, TOKENS.auditor)).json()) as { sessions: { session: string }[] };
-  t.same(sessions.sessions.map((s) => s.session), ['00000000-0000-4000-8000-000000000001']);
+  t.same(
+    sessions.sessions.map((s) => s.session),
+    ['00000000-0000-4000-8000-000000000001'],
+  );
   const one = await get(`${base}/api/v1/sessions/00000000-0000-4000-8000-000000000001`, TOKENS.auditor);
   t.equal(one.status, 200);
   t.equal(((await one.json()) as { events: unknown[] }).events.length, 2);

@@ -13,8 +13,7 @@ import { openAuditLog } from '@gatehouse/audit';
 import type { TapTest } from '../../lib/tap.js';
 
 const BIN = fileURLToPath(new URL('../../../../gateway/bin/gatehouse.js', import.meta.url));
-const run = (args: string[], env: NodeJS.ProcessEnv = {}) =>
-  spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 30_000 });
+const run = (args: string[], env: NodeJS.ProcessEnv = {}) => spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 30_000 });
 
 function configIn(t: TapTest, yaml: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'gh-cli-cfg-'));
@@ -68,7 +67,16 @@ t.test('offline audit tools load connectors without their secrets', async (t) =>
   const start = run(['start', '-c', file], env);
   t.match(start.stderr, /gatehouse\.yaml:7: connectors\[0\]\.upstream\.password: environment variable CLI_CFG_PG_PASSWORD is not set/, 'start needs it');
   const log = await openAuditLog({ dataDir: join(dirname(file), 'data'), durability: 'strict', windowMs: 5, checkpointIntervalSec: 60, origin: 'gatehouse' });
-  await log.append({ time: new Date().toISOString(), kind: 'unit', connector: 'db', protocol: 'postgres', session: '00000000-0000-4000-8000-000000000003', identity: null, unit: { type: 'statement', text: 'select 1' }, decision: { action: 'allow' } });
+  await log.append({
+    time: new Date().toISOString(),
+    kind: 'unit',
+    connector: 'db',
+    protocol: 'postgres',
+    session: '00000000-0000-4000-8000-000000000003',
+    identity: null,
+    unit: { type: 'statement', text: 'select 1' },
+    decision: { action: 'allow' },
+  });
   await log.close();
   const exp = run(['audit', 'export', '-c', file], env);
   t.equal(exp.status, 0, exp.stderr);

@@ -13,8 +13,7 @@ import Database from 'better-sqlite3';
 import { openAuditLog } from '@gatehouse/audit';
 
 const BIN = fileURLToPath(new URL('../../../../gateway/bin/gatehouse.js', import.meta.url));
-const run = (args: string[], env: NodeJS.ProcessEnv = {}) =>
-  spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 30_000 });
+const run = (args: string[], env: NodeJS.ProcessEnv = {}) => spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 30_000 });
 
 function configIn(dir: string): string {
   const file = join(dir, 'gatehouse.yaml');
@@ -66,7 +65,16 @@ t.test('audit verify, checkpoint, prove, verify-proof — and tampering is caugh
   const cfg = configIn(dir);
   const log = await openAuditLog({ dataDir: join(dir, 'data'), durability: 'strict', windowMs: 5, checkpointIntervalSec: 60, origin: 'cli-test' });
   for (let i = 0; i < 20; i++) {
-    await log.append({ time: new Date().toISOString(), kind: 'unit', connector: 'db', protocol: 'postgres', session: '00000000-0000-4000-8000-000000000002', identity: null, unit: { type: 'statement', text: `select ${i}` }, decision: { action: 'allow' } });
+    await log.append({
+      time: new Date().toISOString(),
+      kind: 'unit',
+      connector: 'db',
+      protocol: 'postgres',
+      session: '00000000-0000-4000-8000-000000000002',
+      identity: null,
+      unit: { type: 'statement', text: `select ${i}` },
+      decision: { action: 'allow' },
+    });
   }
   await log.close();
 
@@ -81,7 +89,7 @@ t.test('audit verify, checkpoint, prove, verify-proof — and tampering is caugh
 
   const exp = run(['audit', 'export', '-c', cfg]);
   t.equal(exp.stdout.trim().split('\n').length, 20, 'export prints one JSON line per event');
-  t.equal(JSON.parse(exp.stdout.split('\n')[3]!).unit.text, 'select 3');
+  t.equal(JSON.parse(exp.stdout.split('\n')[3]).unit.text, 'select 3');
 
   const proof = run(['audit', 'prove', '-c', cfg, '7']);
   t.equal(proof.status, 0, proof.stderr);

@@ -42,7 +42,10 @@ t.test('the example config of the repository is valid for this build', async (t)
   const file = fileURLToPath(new URL('../../../../gatehouse.example.yaml', import.meta.url));
   const r = loadConfig(file, { GATEHOUSE_DEV_TOKEN: 'x'.repeat(20) }, { connectors: connectorModules });
   if (!r.ok) throw r.error;
-  t.same(r.value.connectors.map((c) => c.type), ['postgres', 'http']);
+  t.same(
+    r.value.connectors.map((c) => c.type),
+    ['postgres', 'http'],
+  );
 });
 
 t.test('postgres connector keys: defaults, unknown key and wrong type with line and path', async (t) => {
@@ -54,9 +57,13 @@ t.test('postgres connector keys: defaults, unknown key and wrong type with line 
   refused(t, POSTGRES().replace('user: app }', 'user: app, sslmod: disable }'), /^g\.yaml:6: connectors\[0\]\.upstream\.sslmod: unknown key "sslmod"$/);
   refused(t, POSTGRES('    max_message_bytes: lots\n'), /^g\.yaml:7: connectors\[0\]\.max_message_bytes: must be integer$/);
   refused(t, POSTGRES('    startup_timeout: soon\n'), /^g\.yaml:7: connectors\[0\]\.startup_timeout: must be a duration/);
-  refused(t, POSTGRES().replace('user: app }', 'user: app, sslmode: always }'), /^g\.yaml:6: connectors\[0\]\.upstream\.sslmode: must be one of: disable, prefer, require, verify-full$/);
+  refused(
+    t,
+    POSTGRES().replace('user: app }', 'user: app, sslmode: always }'),
+    /^g\.yaml:6: connectors\[0\]\.upstream\.sslmode: must be one of: disable, prefer, require, verify-full$/,
+  );
   refused(t, POSTGRES().replace('    upstream: { address: 127.0.0.1:5432, database: app, user: app }\n', ''), /^g\.yaml:3: connectors\[0\]: missing required key "upstream"$/);
-  refused(t, POSTGRES('    unknown_content: refuse\n'), /g\.yaml:7: connectors\[0\]\.unknown_content: unknown key/, "an http key is not a postgres key");
+  refused(t, POSTGRES('    unknown_content: refuse\n'), /g\.yaml:7: connectors\[0\]\.unknown_content: unknown key/, 'an http key is not a postgres key');
 });
 
 t.test('http connector keys: defaults, unknown key and wrong type with line and path', async (t) => {
@@ -89,8 +96,16 @@ t.test('review blocks are refused on every connector type; action: review loads'
 
 t.test('postgres keys the connector would ignore are refused', async (t) => {
   t.ok(parse(POSTGRES('    tls: { cert: a.pem, key: k.pem, ca: ca.pem, client_auth: true }\n')).ok, 'client certificates (mTLS)');
-  refused(t, POSTGRES('    tls: { cert: a.pem, key: k.pem, ca: ca.pem }\n'), /^g\.yaml:7: connectors\[0\]\.tls\.ca: ca is the CA of client certificates: it needs client_auth: true$/);
-  refused(t, POSTGRES().replace('user: app }', 'user: app, ca: ca.pem }'), /^g\.yaml:6: connectors\[0\]\.upstream\.ca: ca is used only with sslmode: verify-full \(sslmode is prefer\)$/);
+  refused(
+    t,
+    POSTGRES('    tls: { cert: a.pem, key: k.pem, ca: ca.pem }\n'),
+    /^g\.yaml:7: connectors\[0\]\.tls\.ca: ca is the CA of client certificates: it needs client_auth: true$/,
+  );
+  refused(
+    t,
+    POSTGRES().replace('user: app }', 'user: app, ca: ca.pem }'),
+    /^g\.yaml:6: connectors\[0\]\.upstream\.ca: ca is used only with sslmode: verify-full \(sslmode is prefer\)$/,
+  );
   t.ok(parse(POSTGRES().replace('user: app }', 'user: app, sslmode: verify-full, ca: ca.pem }')).ok, 'ca with verify-full');
   refused(t, POSTGRES('    masking:\n      - { json: ["$.ssn"], with: redact }\n'), /^g\.yaml:8: connectors\[0\]\.masking\[0\]\.json: json paths apply to HTTP bodies/);
   t.ok(parse(POSTGRES('    tls: { cert: a.pem, key: k.pem }\n')).ok, 'cert and key');
@@ -104,7 +119,11 @@ t.test('http keys the connector would ignore or override are refused', async (t)
   refused(t, HTTP('', 'url: "http://127.0.0.1:1", ca: ca.pem'), /^g\.yaml:6: connectors\[0\]\.upstream\.ca: ca is used only with an https upstream url$/);
   t.ok(parse(HTTP('', 'url: "https://127.0.0.1:1", ca: ca.pem')).ok, 'ca with https');
   refused(t, HTTP('', 'url: "http://x", credential: { type: bearer }'), /connectors\[0\]\.upstream\.credential: type bearer needs "token"/);
-  refused(t, HTTP('', 'url: "http://x", credential: { type: bearer, token: t, username: u }'), /connectors\[0\]\.upstream\.credential\.username: not used by credential type bearer/);
+  refused(
+    t,
+    HTTP('', 'url: "http://x", credential: { type: bearer, token: t, username: u }'),
+    /connectors\[0\]\.upstream\.credential\.username: not used by credential type bearer/,
+  );
   refused(t, HTTP('', 'url: "http://x", credential: { type: header, name: "bad name", value: v }'), /connectors\[0\]\.upstream\.credential\.name: must be an HTTP header name/);
   refused(
     t,

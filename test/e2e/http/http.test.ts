@@ -55,8 +55,7 @@ connectors:
     await tg.stop();
     await nginx.stop();
   });
-  const { host, port } = tg.address('billing-api');
-  const base = `http://${host}:${port}`;
+  const base = tg.url('billing-api');
   const bearer = (tok: string) => ({ authorization: `Bearer ${tok}` });
 
   await t.test('credential injection seen by nginx; caller token never forwarded', async (t) => {
@@ -131,6 +130,9 @@ connectors:
     t.match(attrs.body, /"amount":10/);
     const all = JSON.stringify(events);
     for (const secret of [TOKENS.billing, TOKENS.analyst, 'sk_live_upstream_key_123456']) t.notOk(all.includes(secret), 'no token or upstream key in the audit');
-    t.ok(events.some((e) => e.kind === 'auth.failure'), 'the refused caller is audited');
+    t.ok(
+      events.some((e) => e.kind === 'auth.failure'),
+      'the refused caller is audited',
+    );
   });
 });

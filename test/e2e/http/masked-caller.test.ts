@@ -5,11 +5,10 @@
  */
 import t from 'tap';
 import { execFile } from 'node:child_process';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { readEvents } from '@gatehouse/audit';
+import { filesUnder } from '../../lib/files.js';
 import { startTestGateway, TOKENS } from '../../lib/gateway.js';
 import { startNginx } from './nginx.js';
 
@@ -19,14 +18,6 @@ const SSN = '078-05-1120';
 /** Seen only by the exempt caller: proves the data_dir scan can find a clear value at all. */
 const EXEMPT_CARD = '5555555555554444';
 const customer = { id: 7, name: 'Ada', ssn: SSN, card: { number: CARD } };
-
-/** Every file under `dir`, recursively. */
-function files(dir: string): string[] {
-  return readdirSync(dir).flatMap((n) => {
-    const p = join(dir, n);
-    return statSync(p).isDirectory() ? files(p) : [p];
-  });
-}
 
 t.test('masked caller against nginx: every body type and target trick masked or refused', async (t) => {
   const ndjson = `${JSON.stringify(customer)}\n${JSON.stringify({ id: 8, ssn: '123-45-6789', note: `card ${CARD}` })}\n`;
@@ -76,8 +67,7 @@ connectors:
     await tg.stop();
     await nginx.stop();
   });
-  const { host, port } = tg.address('billing-api');
-  const base = `http://${host}:${port}`;
+  const base = tg.url('billing-api');
   /** curl as the masked caller; `-D -` puts the head before the body. */
   const curl = async (...args: string[]) => {
     const { stdout } = await run('curl', ['-sS', '-D', '-', '-H', `Authorization: Bearer ${TOKENS.billing}`, ...args]);
@@ -89,7 +79,10 @@ connectors:
   await t.test('JSON lines and a BOM-prefixed document are masked', async (t) => {
     const nd = await curl(`${base}/v1/export.ndjson`);
     t.equal(nd.status, 200);
-    const [a, b] = nd.body.trim().split('\n').map((l) => JSON.parse(l) as Record<string, any>);
+    const [a, b] = nd.body
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, any>);
     t.equal(a.ssn, '***-**-1120', 'JSON-path rule on line 1');
     t.equal(a.card.number, '************1111');
     t.equal(b.ssn, '***-**-6789', 'and on line 2');
@@ -155,12 +148,17 @@ connectors:
 
   await t.test('no clear test value anywhere in data_dir (audit database, recordings)', async (t) => {
     await tg.gw.stop(2_000); // flushes recordings and closes the audit store; tg.stop() later only removes the dir
-    const all = files(tg.dataDir);
-    t.ok(all.some((f) => f.includes('recordings')), 'recordings were written');
-    const bytes = Buffer.concat(all.map((f) => readFileSync(f)));
-    t.ok(bytes.includes(EXEMPT_CARD), 'control: a clear value is visible to this scan (the exempt caller’s)');
+    const all = filesUnder(tg.dataDir);
+    t.ok(
+      all.some((f) => f.path.includes('recordings')),
+      'recordings were written',
+    );
+    t.ok(
+      all.some((f) => f.bytes.includes(EXEMPT_CARD)),
+      'control: a clear value is visible to this scan (the exempt caller’s)',
+    );
     for (const secret of [CARD, SSN, '123-45-6789', `%34%31%31%31${CARD.slice(4)}`]) {
-      const hits = all.filter((f) => readFileSync(f).includes(secret));
+      const hits = all.filter((f) => f.bytes.includes(secret)).map((f) => f.path);
       t.same(hits, [], `${secret} in no file of data_dir`);
     }
   });

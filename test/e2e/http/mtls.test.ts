@@ -6,46 +6,18 @@
  */
 import t from 'tap';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { Agent, request } from 'undici';
+import { request } from 'undici';
 import { readEvents } from '@gatehouse/audit';
 import type { AuditEvent } from '@gatehouse/core';
 import { startTestGateway, TOKENS } from '../../lib/gateway.js';
+import { LEAF, makeTestPki, mtlsIdentityYaml, SPIFFE_BILLING as SPIFFE } from '../../lib/pki.js';
 import { startNginx } from './nginx.js';
 
 const run = promisify(execFile);
-const SPIFFE = 'spiffe://example.org/ns/payments/sa/billing';
-
-/** A CA, a server certificate for 127.0.0.1, and client certificates, all P-256, valid two days. */
-async function makePki(dir: string) {
-  const ssl = (...args: string[]) => run('openssl', args, { cwd: dir });
-  const ca = async (name: string) => {
-    await ssl('req', '-x509', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2', '-subj', `/CN=${name}`, '-keyout', `${name}.key`, '-out', `${name}.crt`);
-  };
-  const leaf = async (name: string, caName: string, cn: string, ext: string) => {
-    writeFileSync(join(dir, `${name}.ext`), `basicConstraints=critical,CA:FALSE\n${ext}\n`);
-    await ssl('req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', `/CN=${cn}`, '-keyout', `${name}.key`, '-out', `${name}.csr`);
-    await ssl('x509', '-req', '-in', `${name}.csr`, '-CA', `${caName}.crt`, '-CAkey', `${caName}.key`, '-CAcreateserial', '-days', '2', '-extfile', `${name}.ext`, '-out', `${name}.crt`);
-  };
-  await ca('ca');
-  await ca('other-ca');
-  await leaf('server', 'ca', 'localhost', 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth');
-  await leaf('mapped', 'ca', 'billing-client', `subjectAltName=URI:${SPIFFE}\nextendedKeyUsage=clientAuth`);
-  await leaf('unmapped', 'ca', 'stranger', 'subjectAltName=URI:spiffe://example.org/ns/other/sa/stranger\nextendedKeyUsage=clientAuth');
-  // Same names as the mapped certificate, but signed by a CA the connector does not trust.
-  await leaf('forged', 'other-ca', 'billing-client', `subjectAltName=URI:${SPIFFE}\nextendedKeyUsage=clientAuth`);
-  const file = (n: string) => join(dir, n);
-  const pem = (n: string) => readFileSync(file(n), 'utf8');
-  return { file, pem };
-}
 
 t.test('http connector: mTLS client-certificate identities', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'gh-mtls-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const pki = await makePki(dir);
+  const pki = await makeTestPki(t, [LEAF.server, LEAF.mapped, LEAF.unmapped, LEAF.forged]);
   const nginx = await startNginx(`
     location = /v1/whoami {
       default_type application/json;
@@ -56,13 +28,7 @@ t.test('http connector: mTLS client-certificate identities', async (t) => {
     env: { BILLING_API_KEY: 'sk_live_upstream_key_123456' },
     yaml: `
 audit: { durability: strict }
-identity:
-  static_tokens:
-    - { token: "${TOKENS.billing}", subject: "svc:billing", groups: [payments] }
-  certificates:
-    - { uri: "${SPIFFE}", subject: "svc:billing-mtls", groups: [payments] }
-    - { cn: stranger-but-not-this-one, subject: "svc:nobody", groups: [payments] }
-connectors:
+${mtlsIdentityYaml('{ cn: stranger-but-not-this-one, subject: "svc:nobody", groups: [payments] }')}connectors:
   - name: mtls-api
     type: http
     listen: 127.0.0.1:0
@@ -77,24 +43,13 @@ connectors:
     allow: [ { groups: [payments] } ]
 `,
   });
-  const agents: Agent[] = [];
   t.teardown(async () => {
-    await Promise.all(agents.map((a) => a.close()));
     await tg.stop();
     await nginx.stop();
   });
-  const url = (connector: string) => {
-    const { host, port } = tg.address(connector);
-    return `https://${host}:${port}/v1/whoami`;
-  };
-  const ca = pki.pem('ca.crt');
-  const agentWith = (client: string | null) => {
-    const a = new Agent({ connect: { ca, ...(client ? { cert: pki.pem(`${client}.crt`), key: pki.pem(`${client}.key`) } : {}) } });
-    agents.push(a);
-    return a;
-  };
+  const url = (connector: string) => `${tg.url(connector, 'https')}/v1/whoami`;
   const call = async (connector: string, client: string | null, headers: Record<string, string> = {}) => {
-    const r = await request(url(connector), { dispatcher: agentWith(client), headers });
+    const r = await request(url(connector), { dispatcher: pki.agent(client), headers });
     return { status: r.statusCode, headers: r.headers, body: await r.body.text() };
   };
   const curl = (connector: string, client: string) =>
@@ -147,27 +102,41 @@ connectors:
   await t.test('certificate from another CA, or none: TLS refuses the connection before any HTTP', async (t) => {
     const before = events().length;
     for (const client of ['forged', null]) {
-      const e = await call('mtls-api', client).then(() => null, (err: Error & { code?: string }) => err);
+      const e = await call('mtls-api', client).then(
+        () => null,
+        (err: Error & { code?: string }) => err,
+      );
       t.ok(e, `undici gets no response (${client ?? 'no certificate'})`);
       t.equal(e?.code, 'UND_ERR_SOCKET', e?.message ?? '');
     }
     // TLS 1.3: the client's side of the handshake completes, then node verifies the certificate,
     // refuses it and closes the connection: curl sees no HTTP response at all.
-    const curled = await curl('mtls-api', 'forged').then(() => null, (err: { code?: number; stdout?: string }) => err);
+    const curled = await curl('mtls-api', 'forged').then(
+      () => null,
+      (err: { code?: number; stdout?: string }) => err,
+    );
     t.ok(curled, 'curl fails');
     t.equal(curled?.stdout?.split('\n').at(-1), '000', 'no HTTP status ever came back');
     // The refusal is audited after node closed the socket: wait (bounded) for all three.
     const refusals = await eventsAfter(before, 3);
-    t.same(refusals.map((e) => e.kind), ['protocol.error', 'protocol.error', 'protocol.error'], 'only refusals audited: no session, no unit');
+    t.same(
+      refusals.map((e) => e.kind),
+      ['protocol.error', 'protocol.error', 'protocol.error'],
+      'only refusals audited: no session, no unit',
+    );
     t.same(refusals.map((e) => (e.meta as { code: string }).code).sort(), [
-      'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+      'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE',
+      'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+      'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
     ]);
   });
 
   await t.test('bearer token wins over the certificate; a bad token never falls back to it', async (t) => {
     const r = await call('mtls-api', 'mapped', { authorization: `Bearer ${TOKENS.billing}` });
     t.equal(r.status, 200);
-    const last = events().filter((e) => e.kind === 'unit').at(-1);
+    const last = events()
+      .filter((e) => e.kind === 'unit')
+      .at(-1);
     t.same(last?.identity, { subject: 'svc:billing', issuer: 'static', groups: ['payments'] }, 'audited as the token identity');
     const bad = await call('mtls-api', 'mapped', { authorization: 'Bearer not-a-configured-token-0123' });
     t.equal(bad.status, 401, 'unknown token: 401 although the certificate is mapped');

@@ -79,3 +79,50 @@ export function mariadb(addr: { host: string; port: number }, token: string, arg
     else child.stdin?.end();
   });
 }
+
+/**
+ * A throwaway MariaDB server with TLS (certificate `server.crt` of the test PKI) on a free
+ * port, for the upstream TLS modes; user `app` with a password, REQUIRE SSL. Stopped (by its
+ * pid) at teardown.
+ */
+export async function startTlsMariadb(t: { teardown(fn: () => unknown): void }, pki: { file(name: string): string }): Promise<{ address: string; user: string; password: string }> {
+  const { mkdtempSync, readFileSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { createServer } = await import('node:net');
+  const { spawn } = await import('node:child_process');
+  const dir = mkdtempSync(join(tmpdir(), 'gh-mariadb-tls-'));
+  const run = (cmd: string, args: string[]) =>
+    new Promise<void>((resolve, reject) => execFile(cmd, args, { timeout: 60_000 }, (e) => (e ? reject(e) : resolve())));
+  await run('mariadb-install-db', ['--no-defaults', `--datadir=${dir}/data`, '--auth-root-authentication-method=normal', '--skip-test-db', '--user=root']);
+  const port = await new Promise<number>((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => resolve(p));
+    });
+  });
+  const child = spawn(
+    'mariadbd',
+    ['--no-defaults', `--datadir=${dir}/data`, `--port=${port}`, '--bind-address=127.0.0.1', `--socket=${dir}/sock`, `--pid-file=${dir}/pid`, `--ssl-cert=${pki.file('server.crt')}`, `--ssl-key=${pki.file('server.key')}`, '--user=root', '--skip-name-resolve'],
+    { stdio: 'ignore', detached: false },
+  );
+  t.teardown(async () => {
+    child.kill('SIGTERM');
+    await new Promise((r) => (child.exitCode !== null ? r(null) : child.once('exit', r)));
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const password = `pw-${randomBytes(8).toString('hex')}`;
+  for (let i = 0; ; i++) {
+    try {
+      const c = await mysql.createConnection({ host: '127.0.0.1', port, user: 'root' });
+      await c.query(`CREATE USER 'app'@'%' IDENTIFIED BY '${password}' REQUIRE SSL`);
+      await c.query(`GRANT ALL ON *.* TO 'app'@'%'`);
+      await c.end();
+      break;
+    } catch (e) {
+      if (i > 100) throw new Error(`throwaway MariaDB did not start: ${(e as Error).message}; ${readFileSync(`${dir}/data/${'mariadb'}.err`, 'utf8').slice(-500)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  return { address: `127.0.0.1:${port}`, user: 'app', password };
+}

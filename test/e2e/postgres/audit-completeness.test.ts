@@ -50,9 +50,11 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { serialize } from 'pg-protocol';
 import { readEvents } from '@gatehouse/audit';
 import type { AuditEvent } from '@gatehouse/core';
 import { startTestGateway, TOKENS, type TestGateway } from '../../lib/gateway.js';
+import { connectorsYaml, postgresConnector } from '../../lib/postgres.js';
 import type { TapTest } from '../../lib/tap.js';
 import { loggedStatements, normalizeSql, parseServerLog, splitStatements, startLogCluster, stopLogCluster, type LoggedStatement } from './log-cluster.js';
 import { runClient } from './pg-env.js';
@@ -100,36 +102,31 @@ t.test('every statement the server executed is in the Gatehouse audit trail', as
   };
   // (log_statement off for this one: the password stays out of the server log)
   await direct('postgres', 'postgres', [`SET log_statement = 'none'`, `CREATE ROLE ${ROLE} LOGIN PASSWORD '${password}'`, `CREATE DATABASE ${DATABASE} OWNER ${ROLE}`]);
-  await direct(ROLE, DATABASE, [
-    'CREATE TABLE t (id int PRIMARY KEY, v text, card text)',
-    `INSERT INTO t VALUES (1, 'one', '${CARD}'), (2, 'two', '5500000000000004')`,
-  ]);
+  await direct(ROLE, DATABASE, ['CREATE TABLE t (id int PRIMARY KEY, v text, card text)', `INSERT INTO t VALUES (1, 'one', '${CARD}'), (2, 'two', '5500000000000004')`]);
   const init = await runClient('pgbench', ['-i', '-s', '1', '-q', '-h', dir, '-p', String(cluster.port), '-U', ROLE, DATABASE], { PGAPPNAME: SETUP_APP }, { timeoutMs: 60_000 });
   t.equal(init.code, 0, `pgbench -i: ${init.stderr}`);
 
   tg = await startTestGateway({
     env: { PG_PASSWORD: password },
-    yaml: `
-audit: { durability: strict }
-connectors:
-  - name: pg
-    type: postgres
-    listen: 127.0.0.1:0
-    upstream: { address: "127.0.0.1:${cluster.port}", database: ${DATABASE}, user: ${ROLE}, password: "\${env:PG_PASSWORD}", sslmode: disable }
-    allow: [ { groups: [payments] } ]
-    rules:
-      - { name: no-drop, match: { statement: [drop] }, action: deny }
-    masking:
-      - { columns: [card], with: last4 }
-`,
+    yaml: connectorsYaml([
+      postgresConnector({
+        upstream: `{ address: "127.0.0.1:${cluster.port}", database: ${DATABASE}, user: ${ROLE}, password: "\${env:PG_PASSWORD}", sslmode: disable }`,
+        rules: ['{ name: no-drop, match: { statement: [drop] }, action: deny }'],
+        masking: ['{ columns: [card], with: last4 }'],
+      }),
+    ]),
   });
   const gw = tg;
   const addr = gw.address('pg');
   const psqlAs = (app: string, args: string[]) =>
-    runClient('psql', ['-X', '-v', 'ON_ERROR_STOP=0', '-At', `host=${addr.host} port=${addr.port} user=anything dbname=whatever sslmode=require application_name=${app}`, ...args], {
-      PGPASSWORD: TOKENS.billing,
-      PGCONNECT_TIMEOUT: '10',
-    });
+    runClient(
+      'psql',
+      ['-X', '-v', 'ON_ERROR_STOP=0', '-At', `host=${addr.host} port=${addr.port} user=anything dbname=whatever sslmode=require application_name=${app}`, ...args],
+      {
+        PGPASSWORD: TOKENS.billing,
+        PGCONNECT_TIMEOUT: '10',
+      },
+    );
   const raw = async (app: string) => {
     const r = await RawClient.connect(addr, app, TOKENS.billing);
     raws.push(r);
@@ -200,11 +197,16 @@ SELECT 'after the error' AS still_running;
 
   for (const mode of ['extended', 'prepared']) {
     step(`pgbench -M ${mode}`, async (t) => {
-      const r = await runClient('pgbench', ['-M', mode, '-c', '2', '-t', '100', '-n', '-h', addr.host, '-p', String(addr.port), '-U', 'bench', 'whatever'], {
-        PGPASSWORD: TOKENS.billing,
-        PGSSLMODE: 'require',
-        PGAPPNAME: caller(`pgbench-${mode}`),
-      }, { timeoutMs: 60_000 });
+      const r = await runClient(
+        'pgbench',
+        ['-M', mode, '-c', '2', '-t', '100', '-n', '-h', addr.host, '-p', String(addr.port), '-U', 'bench', 'whatever'],
+        {
+          PGPASSWORD: TOKENS.billing,
+          PGSSLMODE: 'require',
+          PGAPPNAME: caller(`pgbench-${mode}`),
+        },
+        { timeoutMs: 60_000 },
+      );
       t.equal(r.code, 0, r.stderr);
       t.match(r.stdout, /number of transactions actually processed: 200\/200/);
     });
@@ -398,7 +400,11 @@ SELECT 'after the error' AS still_running;
       'the refused DROP never ran',
     );
     const deniedKeys = denied.map((e) => key(appOf.get(e.session) ?? '', e.unit?.text ?? '')).sort();
-    t.same(deniedKeys, [key('ac-psql-deny', 'DROP TABLE t'), key('ac-psql-deny', 'DROP TABLE t'), key('ac-psql-deny', 'SELECT 5 AS five'), key('ac-raw-deny', 'DROP TABLE t')].sort(), 'the refusals are in the trail as denied');
+    t.same(
+      deniedKeys,
+      [key('ac-psql-deny', 'DROP TABLE t'), key('ac-psql-deny', 'DROP TABLE t'), key('ac-psql-deny', 'SELECT 5 AS five'), key('ac-raw-deny', 'DROP TABLE t')].sort(),
+      'the refusals are in the trail as denied',
+    );
     t.equal(refusals.length, 3, 'three refusal blocks reached the server (two simple, one extended)');
     t.comment(`gateway refusal blocks on the server: ${refusals.length}; deny events in the trail: ${denied.length}`);
   });
@@ -472,33 +478,13 @@ async function settledEvents(dataDir: string): Promise<AuditEvent[]> {
 
 // ---- a minimal PostgreSQL frontend over a plain socket ------------------------------------
 
-function message(type: string, body: Buffer): Buffer {
-  const out = Buffer.alloc(5 + body.length);
-  out.write(type, 0, 'latin1');
-  out.writeInt32BE(4 + body.length, 1);
-  body.copy(out, 5);
-  return out;
-}
-const cstr = (s: string) => Buffer.from(`${s}\0`, 'utf8');
-const int16 = (n: number) => {
-  const b = Buffer.alloc(2);
-  b.writeInt16BE(n);
-  return b;
-};
-const int32 = (n: number) => {
-  const b = Buffer.alloc(4);
-  b.writeInt32BE(n);
-  return b;
-};
-const PARSE = (sql: string, name = '') => message('P', Buffer.concat([cstr(name), cstr(sql), int16(0)]));
-const BIND = (params: string[] = [], stmt = '', portal = '') =>
-  message('B', Buffer.concat([cstr(portal), cstr(stmt), int16(0), int16(params.length), ...params.flatMap((p) => [int32(Buffer.byteLength(p)), Buffer.from(p, 'utf8')]), int16(0)]));
-const EXECUTE = (portal = '') => message('E', Buffer.concat([cstr(portal), int32(0)]));
-const SYNC = message('S', Buffer.alloc(0));
-const QUERY = (sql: string) => message('Q', cstr(sql));
-const TERMINATE = message('X', Buffer.alloc(0));
+// The messages come from pg-protocol (the pg driver's own encoder): this client decides what to
+// send when, not how to encode it.
+const SYNC = serialize.sync();
+const QUERY = (sql: string) => serialize.query(sql);
+const TERMINATE = serialize.end();
 /** Parse, Bind and Execute of one statement on the unnamed statement and portal. */
-const pbe = (sql: string, params: string[] = []) => [PARSE(sql), BIND(params), EXECUTE()];
+const pbe = (sql: string, params: string[] = []) => [serialize.parse({ text: sql }), serialize.bind({ values: params }), serialize.execute()];
 /** Fails with 22012 while executing, after one DataRow (t has ids 2 and 1). */
 const EXEC_ERROR = (label: string) => `SELECT 1/(id-1) AS ${label} FROM t WHERE id IN (1, 2) ORDER BY id DESC`;
 
@@ -551,11 +537,10 @@ class RawClient {
     const s = netConnect(addr.port, addr.host);
     await once(s, 'connect');
     const c = new RawClient(s);
-    const params = Buffer.concat([cstr('user'), cstr('anything'), cstr('database'), cstr('whatever'), cstr('application_name'), cstr(app), Buffer.from([0])]);
-    s.write(Buffer.concat([int32(8 + params.length), int32(196608), params]));
+    s.write(serialize.startup({ user: 'anything', database: 'whatever', application_name: app }));
     const auth = await c.next();
     if (auth.type !== 'R' || auth.body.readInt32BE(0) !== 3) throw new Error(`expected AuthenticationCleartextPassword, got ${auth.type}`);
-    s.write(message('p', cstr(token)));
+    s.write(serialize.password(token));
     const login = await c.untilReady();
     const e = login.find((m) => m.type === 'E');
     if (e) throw new Error(`login refused: ${errorField(e.body, 'M')}`);

@@ -5,8 +5,10 @@
  */
 import t from 'tap';
 import { connect, type Socket } from 'node:net';
+import { serialize } from 'pg-protocol';
 import { readEvents } from '@gatehouse/audit';
 import { startTestGateway, TOKENS } from '../../lib/gateway.js';
+import { connectorsYaml, dbUpstream, postgresConnector } from '../../lib/postgres.js';
 import { createTestDb, gatewayClient } from './pg-env.js';
 
 /** Everything the gateway sends until it closes the socket (bounded by a generous guard). */
@@ -33,38 +35,13 @@ function open(addr: { host: string; port: number }): Promise<Socket> {
   });
 }
 
-function startupMessage(): Buffer {
-  const body = Buffer.from('user\0someone\0database\0x\0\0');
-  const b = Buffer.alloc(8 + body.length);
-  b.writeInt32BE(8 + body.length, 0);
-  b.writeInt32BE(196608, 4);
-  body.copy(b, 8);
-  return b;
-}
-
-function password(token: string): Buffer {
-  const body = Buffer.from(token + '\0');
-  const b = Buffer.alloc(5 + body.length);
-  b[0] = 0x70;
-  b.writeInt32BE(4 + body.length, 1);
-  body.copy(b, 5);
-  return b;
-}
+/** The well-formed messages come from pg-protocol (the pg driver's own encoder); the bad ones are made here. */
+const startupMessage = () => serialize.startup({ user: 'someone', database: 'x' });
 
 t.test('bad input is refused and others keep working', async (t) => {
   const db = await createTestDb('pgbad');
   const tg = await startTestGateway({
-    yaml: `
-audit: { durability: strict }
-connectors:
-  - name: pg
-    type: postgres
-    listen: 127.0.0.1:0
-    startup_timeout: 1s
-    max_message_bytes: 65536
-    upstream: { address: 127.0.0.1:5432, database: ${db.database}, user: ${db.role}, sslmode: disable }
-    allow: [ { groups: [payments] } ]
-`,
+    yaml: connectorsYaml([postgresConnector({ extra: ['startup_timeout: 1s', 'max_message_bytes: 65536'], upstream: dbUpstream(db, 'disable', { password: false }) })]),
   });
   const good = await gatewayClient(tg.address('pg'), TOKENS.billing);
   t.teardown(async () => {
@@ -91,7 +68,7 @@ connectors:
     const done = collect(s);
     s.write(startupMessage());
     await new Promise((r) => s.once('data', r)); // AuthenticationCleartextPassword
-    s.write(password(TOKENS.billing));
+    s.write(serialize.password(TOKENS.billing));
     await new Promise<void>((resolve) => {
       const onData = (c: Buffer) => {
         if (c.includes(Buffer.from([0x5a, 0, 0, 0, 5]))) {
@@ -124,10 +101,7 @@ connectors:
   t.test('a client that never finishes TLS is closed by startup_timeout', async (t) => {
     const s = await open(addr);
     const done = collect(s);
-    const ssl = Buffer.alloc(8);
-    ssl.writeInt32BE(8, 0);
-    ssl.writeInt32BE(80877103, 4);
-    s.write(ssl);
+    s.write(serialize.requestSsl());
     const r = await done;
     t.ok(r.closed);
     t.equal(r.data.toString('latin1', 0, 1), 'S', 'TLS was offered');
@@ -137,10 +111,7 @@ connectors:
   t.test('data pipelined after SSLRequest is refused (CVE-2021-23214)', async (t) => {
     const s = await open(addr);
     const done = collect(s);
-    const ssl = Buffer.alloc(8);
-    ssl.writeInt32BE(8, 0);
-    ssl.writeInt32BE(80877103, 4);
-    s.write(Buffer.concat([ssl, startupMessage()]));
+    s.write(Buffer.concat([serialize.requestSsl(), startupMessage()]));
     const r = await done;
     t.ok(r.closed);
     t.match(r.data.toString('latin1'), /bytes were sent behind the TLS upgrade request/);
@@ -155,8 +126,14 @@ connectors:
   t.test('audit recorded the protocol errors and auth failures', async (t) => {
     const errors = readEvents(tg.dataDir, { connector: 'pg', kind: 'protocol.error', limit: 1000 });
     const texts = errors.map((e) => String(e.meta?.error));
-    t.ok(texts.some((m) => /bad startup packet length/.test(m)), 'garbage');
-    t.ok(texts.some((m) => /exceeds max_message_bytes/.test(m)), 'oversized');
+    t.ok(
+      texts.some((m) => /bad startup packet length/.test(m)),
+      'garbage',
+    );
+    t.ok(
+      texts.some((m) => /exceeds max_message_bytes/.test(m)),
+      'oversized',
+    );
     t.ok(texts.filter((m) => /startup timeout/.test(m)).length >= 2, 'half startup and stalled TLS');
     const auth = readEvents(tg.dataDir, { connector: 'pg', kind: 'auth.failure', limit: 1000 });
     t.equal(auth.length, 2);

@@ -4,28 +4,17 @@
  * Each attack is a case; docs/security.md lists them with what each proves.
  */
 import t from 'tap';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { readEvents } from '@gatehouse/audit';
+import { filesUnder } from '../../lib/files.js';
 import { startTestGateway, TOKENS } from '../../lib/gateway.js';
+import { connectorsYaml, dbUpstream, postgresConnector } from '../../lib/postgres.js';
 import { ADMIN, createTestDb, direct, gatewayClient, psql } from './pg-env.js';
 
 const CARD = '4111111111111111';
 const CARD2 = '5500000000000004';
 const SSN = '078-05-1120';
-
-/** Every file under `dir`, recursively, as bytes. */
-function filesUnder(dir: string): { path: string; bytes: Buffer }[] {
-  const out: { path: string; bytes: Buffer }[] = [];
-  for (const name of readdirSync(dir)) {
-    const p = join(dir, name);
-    if (statSync(p).isDirectory()) out.push(...filesUnder(p));
-    else out.push({ path: p, bytes: readFileSync(p) });
-  }
-  return out;
-}
 
 t.test('a hostile masked caller', async (t) => {
   const db = await createTestDb('hostile');
@@ -50,35 +39,23 @@ t.test('a hostile masked caller', async (t) => {
 
   const tg = await startTestGateway({
     env: { PG_PASSWORD: db.password },
-    yaml: `
-audit: { durability: strict }
-connectors:
-  - name: pg
-    type: postgres
-    listen: 127.0.0.1:0
-    upstream:
-      address: 127.0.0.1:5432
-      database: ${db.database}
-      user: ${db.role}
-      password: "\${env:PG_PASSWORD}"
-      sslmode: disable
-      by_group: [ { groups: [contractors], user: ${maskedRole} } ]
-    allow: [ { groups: [payments] } ]
-    rules:
-      - { name: no-drop, match: { statement: [drop] }, action: deny }
-    masking:
-      - { columns: [card_number, public.customers.ssn], with: last4, exempt: { groups: [analysts] } }
-      - { detectors: [credit_card], with: last4, exempt: { groups: [analysts] } }
-  - name: pgp
-    type: postgres
-    listen: 127.0.0.1:0
-    masking_mode: permissive
-    upstream: { address: 127.0.0.1:5432, database: ${db.database}, user: ${db.role}, password: "\${env:PG_PASSWORD}", sslmode: disable }
-    allow: [ { groups: [payments] } ]
-    masking:
-      - { columns: [card_number], with: last4 }
-      - { detectors: [credit_card], with: last4 }
-`,
+    yaml: connectorsYaml([
+      postgresConnector({
+        // Contractors log in upstream as a role that may read only (id, holder) of cards.
+        upstream: dbUpstream(db, 'disable', { extra: `by_group: [ { groups: [contractors], user: ${maskedRole} } ]` }),
+        rules: ['{ name: no-drop, match: { statement: [drop] }, action: deny }'],
+        masking: [
+          '{ columns: [card_number, public.customers.ssn], with: last4, exempt: { groups: [analysts] } }',
+          '{ detectors: [credit_card], with: last4, exempt: { groups: [analysts] } }',
+        ],
+      }),
+      postgresConnector({
+        name: 'pgp',
+        extra: ['masking_mode: permissive'],
+        upstream: dbUpstream(db, 'disable'),
+        masking: ['{ columns: [card_number], with: last4 }', '{ detectors: [credit_card], with: last4 }'],
+      }),
+    ]),
   });
   const clients: pg.Client[] = [];
   t.teardown(async () => {
@@ -108,7 +85,10 @@ connectors:
       ['************1111', '************0004'],
     );
     const units = readEvents(tg.dataDir, { connector: 'pg', kind: 'unit', limit: 10_000 });
-    t.ok(units.some((e) => e.unit?.text === 'SELECT * FROM cards ORDER BY id' && e.result?.status === 'SELECT 2'), 'the second statement is in the trail');
+    t.ok(
+      units.some((e) => e.unit?.text === 'SELECT * FROM cards ORDER BY id' && e.result?.status === 'SELECT 2'),
+      'the second statement is in the trail',
+    );
   });
 
   t.test('masking follows the column, not its name: aliases, qualified names, table-scoped rules', async (t) => {
@@ -180,7 +160,9 @@ connectors:
     t.notMatch(notices[0], CARD);
     t.match(notices[0], '************1111');
 
-    const raised = await c.query(`DO $$BEGIN RAISE EXCEPTION 'e %', (SELECT card_number FROM cards WHERE id = 1) USING DETAIL = 'd ${CARD}'; END$$`).catch((e: Error & { detail?: string }) => e);
+    const raised = await c
+      .query(`DO $$BEGIN RAISE EXCEPTION 'e %', (SELECT card_number FROM cards WHERE id = 1) USING DETAIL = 'd ${CARD}'; END$$`)
+      .catch((e: Error & { detail?: string }) => e);
     t.ok(raised instanceof Error);
     t.notMatch(`${(raised as Error).message}|${(raised as { detail?: string }).detail}`, CARD);
 
@@ -209,7 +191,10 @@ connectors:
   t.test('upstream.by_group: a contractor logs in as a role with column grants (the database backs the gateway)', async (t) => {
     const contractor = await open('pg', TOKENS.contractor);
     const ok = await contractor.query('SELECT id, holder FROM cards ORDER BY id');
-    t.same(ok.rows.map((r) => r.holder), ['Ada', 'Bob']);
+    t.same(
+      ok.rows.map((r) => r.holder),
+      ['Ada', 'Bob'],
+    );
     const denied = await contractor.query('SELECT card_number FROM cards').catch((e: Error & { code?: string }) => e);
     t.equal((denied as { code?: string }).code, '42501', 'the database itself refuses the column');
     const who = await contractor.query('SELECT current_user AS u');

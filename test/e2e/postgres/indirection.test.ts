@@ -7,34 +7,20 @@
 import t from 'tap';
 import type pg from 'pg';
 import { startTestGateway, TOKENS } from '../../lib/gateway.js';
+import { connectorsYaml, dbUpstream, postgresConnector } from '../../lib/postgres.js';
 import { createTestDb, direct, gatewayClient } from './pg-env.js';
 
-const RULES = `
-      - { name: no-drop, match: { statement: [drop] }, action: deny }
-      - { name: bulk-write, match: { statement: [delete, update], where: absent }, action: review }`;
+const RULES = ['{ name: no-drop, match: { statement: [drop] }, action: deny }', '{ name: bulk-write, match: { statement: [delete, update], where: absent }, action: review }'];
 
 t.test('indirection through procedural code, MERGE and trivial WHERE', async (t) => {
   const db = await createTestDb('ind');
-  const upstream = `{ address: 127.0.0.1:5432, database: ${db.database}, user: ${db.role}, password: "\${env:PG_PASSWORD}", sslmode: prefer }`;
+  const upstream = dbUpstream(db, 'prefer');
   const tg = await startTestGateway({
     env: { PG_PASSWORD: db.password },
-    yaml: `
-audit: { durability: strict }
-connectors:
-  - name: pg
-    type: postgres
-    listen: 127.0.0.1:0
-    upstream: ${upstream}
-    allow: [ { groups: [payments] } ]
-    rules:${RULES}
-  - name: pg-ops
-    type: postgres
-    listen: 127.0.0.1:0
-    upstream: ${upstream}
-    allow: [ { groups: [payments] } ]
-    rules:
-      - { name: ops-do, match: { statement: [do] }, action: allow }${RULES}
-`,
+    yaml: connectorsYaml([
+      postgresConnector({ upstream, rules: RULES }),
+      postgresConnector({ name: 'pg-ops', upstream, rules: ['{ name: ops-do, match: { statement: [do] }, action: allow }', ...RULES] }),
+    ]),
   });
   const clients: pg.Client[] = [];
   t.teardown(async () => {

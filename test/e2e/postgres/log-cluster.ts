@@ -11,38 +11,8 @@
  *
  * (`%q` leaves user/app out for non-session processes such as the checkpointer.)
  */
-import { execFile } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
-
-const run = promisify(execFile);
-const PG_BIN = '/usr/lib/postgresql/15/bin';
-
-/** Run a command; reject with its stderr (commands here never see a secret on argv). */
-export async function sh(cmd: string, args: string[], timeout = 30_000): Promise<string> {
-  try {
-    return (await run(cmd, args, { timeout, maxBuffer: 16 << 20 })).stdout;
-  } catch (e) {
-    const x = e as { stderr?: string; message: string };
-    throw new Error(`${cmd} ${args.join(' ')} failed: ${x.stderr || x.message}`);
-  }
-}
-
-/** initdb and postgres refuse to run as root. */
-export const asPostgres = (bin: string, args: string[]) => sh('runuser', ['-u', 'postgres', '--', join(PG_BIN, bin), ...args]);
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => (a && typeof a === 'object' ? resolve(a.port) : reject(new Error('no port'))));
-    });
-  });
-}
+import { readFileSync } from 'node:fs';
+import { startTestCluster, stopTestCluster } from '../../lib/postgres.js';
 
 export const LOG_LINE_PREFIX = '%m [%p] %q{%u} {%a} ';
 
@@ -63,13 +33,7 @@ export interface LogClusterOptions {
 
 /** initdb + start in `dir` (which must exist and be empty). Stop it with `stopLogCluster(dir)`. */
 export async function startLogCluster(dir: string, o: LogClusterOptions): Promise<LogCluster> {
-  await sh('chown', ['-R', 'postgres:postgres', dir]);
-  const data = join(dir, 'data');
-  const logFile = join(dir, 'server.log');
-  await asPostgres('initdb', ['-D', data, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--locale=C', '--no-sync', '--no-instructions']);
   const conf = [
-    `listen_addresses = '127.0.0.1'`,
-    `fsync = off`,
     `synchronous_commit = off`,
     `full_page_writes = off`,
     `logging_collector = off`,
@@ -78,31 +42,13 @@ export async function startLogCluster(dir: string, o: LogClusterOptions): Promis
     `log_line_prefix = '${LOG_LINE_PREFIX}'`,
     `log_timezone = 'UTC'`,
     `lc_messages = 'C'`,
-    `log_connections = on`,
-    `password_encryption = 'scram-sha-256'`,
     ...(o.conf ?? []),
   ];
-  writeFileSync(join(data, 'postgresql.conf'), '\n' + conf.join('\n') + '\n', { flag: 'a' });
-  writeFileSync(join(data, 'pg_hba.conf'), o.hba.join('\n') + '\n');
-  await sh('chown', ['-R', 'postgres:postgres', dir]);
-  // The port was free a moment ago; another suite may take it first, so retry with a new one.
-  let port = 0;
-  for (let attempt = 1; ; attempt++) {
-    port = await freePort();
-    try {
-      await asPostgres('pg_ctl', ['start', '-w', '-t', '30', '-D', data, '-l', logFile, '-o', `-p ${port} -k ${dir}`]);
-      break;
-    } catch (e) {
-      if (attempt === 3) throw e;
-    }
-  }
+  const { port, logFile } = await startTestCluster(dir, { hba: o.hba, conf });
   return { dir, port, logFile, readLog: () => readFileSync(logFile, 'utf8') };
 }
 
-export async function stopLogCluster(dir: string): Promise<void> {
-  const data = join(dir, 'data');
-  if (existsSync(join(data, 'postmaster.pid'))) await asPostgres('pg_ctl', ['stop', '-D', data, '-m', 'immediate', '-w', '-t', '20']).catch(() => {});
-}
+export const stopLogCluster = stopTestCluster;
 
 // ---- reading the log ------------------------------------------------------------------
 
@@ -118,7 +64,7 @@ export interface LogRecord {
   message: string;
 }
 
-const PREFIXED = /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} \S+ \[(\d+)\] (?:\{([^{}]*)\} \{([^{}]*)\} )?([A-Z][A-Z0-9]*):  (.*)$/;
+const PREFIXED = /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} \S+ \[(\d+)\] (?:\{([^{}]*)\} \{([^{}]*)\} )?([A-Z][A-Z0-9]*): {2}(.*)$/;
 
 /**
  * Split the stderr log into records. Without a logging collector each message (with its
@@ -283,5 +229,9 @@ function stripComments(sql: string): string {
 
 /** Comparison form of a statement: whitespace runs collapsed, trailing semicolons dropped. */
 export function normalizeSql(s: string): string {
-  return s.replace(/\s+/g, ' ').trim().replace(/(\s*;)+$/, '').trim();
+  return s
+    .replace(/\s+/g, ' ')
+    .trim()
+    .replace(/(\s*;)+$/, '')
+    .trim();
 }

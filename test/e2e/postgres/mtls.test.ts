@@ -8,8 +8,7 @@
  */
 import t from 'tap';
 import { execFile } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { promisify } from 'node:util';
@@ -17,67 +16,40 @@ import pg from 'pg';
 import { readEvents } from '@gatehouse/audit';
 import type { AuditEvent } from '@gatehouse/core';
 import { startTestGateway, TOKENS } from '../../lib/gateway.js';
+import { dbUpstream, postgresConnector } from '../../lib/postgres.js';
+import { LEAF, makeTestPki, mtlsIdentityYaml, SPIFFE_BILLING as SPIFFE } from '../../lib/pki.js';
 import { createTestDb, runClient } from './pg-env.js';
 
 const run = promisify(execFile);
-const SPIFFE = 'spiffe://example.org/ns/payments/sa/billing';
 const MTLS_IDENTITY = { subject: 'svc:billing-mtls', issuer: 'mtls', groups: ['payments'] };
 const TOKEN_IDENTITY = { subject: 'svc:billing', issuer: 'static', groups: ['payments'] };
 const FINGERPRINT = /^([0-9A-F]{2}:){31}[0-9A-F]{2}$/;
 const PGJDBC = '/usr/share/java/postgresql.jar';
 
-/** A CA, a server certificate for 127.0.0.1 / localhost, and client certificates, all P-256, valid two days. */
-async function makePki(dir: string) {
-  const ssl = (...args: string[]) => run('openssl', args, { cwd: dir });
-  const ca = async (name: string) => {
-    await ssl('req', '-x509', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2', '-subj', `/CN=${name}`, '-keyout', `${name}.key`, '-out', `${name}.crt`);
-  };
-  const leaf = async (name: string, caName: string, cn: string, ext: string) => {
-    writeFileSync(join(dir, `${name}.ext`), `basicConstraints=critical,CA:FALSE\n${ext}\n`);
-    await ssl('req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', `/CN=${cn}`, '-keyout', `${name}.key`, '-out', `${name}.csr`);
-    await ssl('x509', '-req', '-in', `${name}.csr`, '-CA', `${caName}.crt`, '-CAkey', `${caName}.key`, '-CAcreateserial', '-days', '2', '-extfile', `${name}.ext`, '-out', `${name}.crt`);
-    // libpq refuses a key file others can read.
-    chmodSync(join(dir, `${name}.key`), 0o600);
-    // pgjdbc reads client keys as PKCS#8 DER.
-    await ssl('pkcs8', '-topk8', '-nocrypt', '-inform', 'PEM', '-outform', 'DER', '-in', `${name}.key`, '-out', `${name}.pk8`);
-    chmodSync(join(dir, `${name}.pk8`), 0o600);
-  };
-  await ca('ca');
-  await ca('other-ca');
-  await leaf('server', 'ca', 'localhost', 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth');
-  await leaf('mapped', 'ca', 'billing-client', `subjectAltName=URI:${SPIFFE}\nextendedKeyUsage=clientAuth`);
-  await leaf('unmapped', 'ca', 'stranger', 'subjectAltName=URI:spiffe://example.org/ns/other/sa/stranger\nextendedKeyUsage=clientAuth');
-  // Mapped, but to an identity the connector's allow list does not name.
-  await leaf('outsider', 'ca', 'outsider', 'extendedKeyUsage=clientAuth');
-  // Same names as the mapped certificate, but signed by a CA the connector does not trust.
-  await leaf('forged', 'other-ca', 'billing-client', `subjectAltName=URI:${SPIFFE}\nextendedKeyUsage=clientAuth`);
-  const file = (n: string) => join(dir, n);
-  const pem = (n: string) => readFileSync(file(n), 'utf8');
-  return { file, pem };
-}
-
 t.test('postgres connector: mTLS client-certificate identities', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'gh-pg-mtls-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const pki = await makePki(dir);
+  const pki = await makeTestPki(
+    t,
+    [
+      LEAF.server,
+      LEAF.mapped,
+      LEAF.unmapped,
+      // Mapped, but to an identity the connector's allow list does not name.
+      { name: 'outsider', ca: 'ca', ext: 'extendedKeyUsage=clientAuth' },
+      LEAF.forged,
+    ],
+    { clientKeyFiles: true },
+  );
   const db = await createTestDb('mtls');
   const tg = await startTestGateway({
     env: { PG_PASSWORD: db.password },
     yaml: `
 audit: { durability: strict }
-identity:
-  static_tokens:
-    - { token: "${TOKENS.billing}", subject: "svc:billing", groups: [payments] }
-  certificates:
-    - { uri: "${SPIFFE}", subject: "svc:billing-mtls", groups: [payments] }
-    - { cn: outsider, subject: "svc:outsider", groups: [elsewhere] }
-connectors:
-  - name: pg-mtls
-    type: postgres
-    listen: 127.0.0.1:0
-    tls: { cert: ${pki.file('server.crt')}, key: ${pki.file('server.key')}, ca: ${pki.file('ca.crt')}, client_auth: true }
-    upstream: { address: 127.0.0.1:5432, database: ${db.database}, user: ${db.role}, password: "\${env:PG_PASSWORD}", sslmode: prefer }
-    allow: [ { groups: [payments] } ]
+${mtlsIdentityYaml('{ cn: outsider, subject: "svc:outsider", groups: [elsewhere] }')}connectors:
+${postgresConnector({
+  name: 'pg-mtls',
+  extra: [`tls: { cert: ${pki.file('server.crt')}, key: ${pki.file('server.key')}, ca: ${pki.file('ca.crt')}, client_auth: true }`],
+  upstream: dbUpstream(db, 'prefer'),
+})}
 `,
   });
   t.teardown(async () => {
@@ -230,7 +202,13 @@ connectors:
     const forged = await direct('forged');
     t.equal(forged.data.length, 0, 'closed before any PostgreSQL byte');
     const ev = await eventsAfter(before, (e) => e.filter((x) => x.kind === 'protocol.error').length >= 2 && ended(e));
-    t.same(ev.filter((e) => e.kind === 'protocol.error').map((e) => (e.meta as { code?: string }).code).sort(), ['ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE']);
+    t.same(
+      ev
+        .filter((e) => e.kind === 'protocol.error')
+        .map((e) => (e.meta as { code?: string }).code)
+        .sort(),
+      ['ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE'],
+    );
     t.same(ev.find((e) => e.kind === 'session.start')?.identity, MTLS_IDENTITY);
   });
 
@@ -256,23 +234,38 @@ connectors:
     await withToken.end();
 
     const empty = client('unmapped', '');
-    const e = await empty.connect().then(() => null, (err: Error & { code?: string }) => err);
+    const e = await empty.connect().then(
+      () => null,
+      (err: Error & { code?: string }) => err,
+    );
     t.equal(e?.code, '28P01', 'an empty password leaves the certificate refusal standing');
     t.match(e?.message, /client certificate is not mapped to an identity/);
 
     const forged = client('forged', TOKENS.billing);
-    const f = await forged.connect().then(() => null, (err: Error) => err);
+    const f = await forged.connect().then(
+      () => null,
+      (err: Error) => err,
+    );
     t.ok(f, 'another CA: no connection, even with a valid token');
 
     const ev = await eventsAfter(before, (x) => x.filter((y) => y.kind === 'session.end').length >= 2 && x.some((y) => y.kind === 'protocol.error'));
-    t.same(ev.filter((x) => x.kind === 'session.start').map((x) => x.identity), [MTLS_IDENTITY, TOKEN_IDENTITY]);
+    t.same(
+      ev.filter((x) => x.kind === 'session.start').map((x) => x.identity),
+      [MTLS_IDENTITY, TOKEN_IDENTITY],
+    );
   });
 
-  const javac = await run('javac', ['-version']).then(() => true, () => false);
-  await t.test('pgjdbc with sslmode=verify-full', { skip: !existsSync(PGJDBC) || !javac ? 'pgjdbc or javac not installed (scripts/ensure-system-deps.sh installs them)' : false }, async (t) => {
-    writeFileSync(
-      join(dir, 'MtlsProbe.java'),
-      `import java.sql.*;
+  const javac = await run('javac', ['-version']).then(
+    () => true,
+    () => false,
+  );
+  await t.test(
+    'pgjdbc with sslmode=verify-full',
+    { skip: !existsSync(PGJDBC) || !javac ? 'pgjdbc or javac not installed (scripts/ensure-system-deps.sh installs them)' : false },
+    async (t) => {
+      writeFileSync(
+        join(pki.dir, 'MtlsProbe.java'),
+        `import java.sql.*;
 import java.util.Properties;
 
 public class MtlsProbe {
@@ -292,29 +285,33 @@ public class MtlsProbe {
   }
 }
 `,
-    );
-    await run('javac', ['-d', dir, join(dir, 'MtlsProbe.java')], { timeout: 120_000 });
-    const jdbc = (client: string, password = '') => {
-      const url =
-        `jdbc:postgresql://127.0.0.1:${addr.port}/whatever?sslmode=verify-full&sslrootcert=${pki.file('ca.crt')}` +
-        `&sslcert=${pki.file(`${client}.crt`)}&sslkey=${pki.file(`${client}.pk8`)}`;
-      return runClient('java', ['-cp', `${dir}:${PGJDBC}`, 'MtlsProbe', url, password], {}, { timeoutMs: 60_000 });
-    };
-    const before = events().length;
-    const mapped = await jdbc('mapped');
-    t.equal(mapped.code, 0, mapped.stdout + mapped.stderr);
-    t.equal(mapped.stdout.trim(), `${db.role}|42`, 'a mapped certificate, no password');
-    const token = await jdbc('unmapped', TOKENS.billing);
-    t.equal(token.code, 0, token.stdout + token.stderr);
-    t.equal(token.stdout.trim(), `${db.role}|42`, 'an unmapped certificate and a token');
-    const noToken = await jdbc('unmapped');
-    t.not(noToken.code, 0, 'an unmapped certificate without a token');
-    const forged = await jdbc('forged', TOKENS.billing);
-    t.not(forged.code, 0, 'another CA: refused by TLS');
-    const ev = await eventsAfter(before, (x) => x.filter((y) => y.kind === 'session.end').length >= 2 && x.some((y) => y.kind === 'protocol.error'));
-    t.same(ev.filter((x) => x.kind === 'session.start').map((x) => x.identity), [MTLS_IDENTITY, TOKEN_IDENTITY]);
-    // pgjdbc offers a certificate only if its issuer is among the CAs the server names in its
-    // CertificateRequest: the other CA's certificate is not even sent.
-    t.match(ev.find((x) => x.kind === 'protocol.error')?.meta, { code: 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE', error: 'client certificate refused by the TLS layer' });
-  });
+      );
+      await run('javac', ['-d', pki.dir, join(pki.dir, 'MtlsProbe.java')], { timeout: 120_000 });
+      const jdbc = (client: string, password = '') => {
+        const url =
+          `jdbc:postgresql://127.0.0.1:${addr.port}/whatever?sslmode=verify-full&sslrootcert=${pki.file('ca.crt')}` +
+          `&sslcert=${pki.file(`${client}.crt`)}&sslkey=${pki.file(`${client}.pk8`)}`;
+        return runClient('java', ['-cp', `${pki.dir}:${PGJDBC}`, 'MtlsProbe', url, password], {}, { timeoutMs: 60_000 });
+      };
+      const before = events().length;
+      const mapped = await jdbc('mapped');
+      t.equal(mapped.code, 0, mapped.stdout + mapped.stderr);
+      t.equal(mapped.stdout.trim(), `${db.role}|42`, 'a mapped certificate, no password');
+      const token = await jdbc('unmapped', TOKENS.billing);
+      t.equal(token.code, 0, token.stdout + token.stderr);
+      t.equal(token.stdout.trim(), `${db.role}|42`, 'an unmapped certificate and a token');
+      const noToken = await jdbc('unmapped');
+      t.not(noToken.code, 0, 'an unmapped certificate without a token');
+      const forged = await jdbc('forged', TOKENS.billing);
+      t.not(forged.code, 0, 'another CA: refused by TLS');
+      const ev = await eventsAfter(before, (x) => x.filter((y) => y.kind === 'session.end').length >= 2 && x.some((y) => y.kind === 'protocol.error'));
+      t.same(
+        ev.filter((x) => x.kind === 'session.start').map((x) => x.identity),
+        [MTLS_IDENTITY, TOKEN_IDENTITY],
+      );
+      // pgjdbc offers a certificate only if its issuer is among the CAs the server names in its
+      // CertificateRequest: the other CA's certificate is not even sent.
+      t.match(ev.find((x) => x.kind === 'protocol.error')?.meta, { code: 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE', error: 'client certificate refused by the TLS layer' });
+    },
+  );
 });

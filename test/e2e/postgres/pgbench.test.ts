@@ -5,24 +5,22 @@
 import t from 'tap';
 import { readEvents } from '@gatehouse/audit';
 import { startTestGateway, TOKENS } from '../../lib/gateway.js';
+import { connectorsYaml, dbUpstream, postgresConnector } from '../../lib/postgres.js';
 import { createTestDb, direct, runClient } from './pg-env.js';
 
 t.test('pgbench -i and -M simple|extended|prepared through the gateway', async (t) => {
   const db = await createTestDb('pgbench');
   const tg = await startTestGateway({
-    yaml: `
-audit: { durability: batched, window_ms: 5 }
-connectors:
-  - name: pg
-    type: postgres
-    listen: 127.0.0.1:0
-    upstream: { address: 127.0.0.1:5432, database: ${db.database}, user: ${db.role}, sslmode: disable }
-    allow: [ { groups: [payments] } ]
-    rules:
-      - { name: contractors-no-ddl, when: 'identity.groups.exists(g, g == "contractors")', match: { statement: [drop, truncate, create] }, action: deny }
-    masking:
-      - { columns: [filler], with: redact, exempt: { groups: [analysts] } }
-`,
+    yaml: connectorsYaml(
+      [
+        postgresConnector({
+          upstream: dbUpstream(db, 'disable', { password: false }),
+          rules: [`{ name: contractors-no-ddl, when: 'identity.groups.exists(g, g == "contractors")', match: { statement: [drop, truncate, create] }, action: deny }`],
+          masking: ['{ columns: [filler], with: redact, exempt: { groups: [analysts] } }'],
+        }),
+      ],
+      '{ durability: batched, window_ms: 5 }',
+    ),
   });
   t.teardown(async () => {
     await tg.stop();

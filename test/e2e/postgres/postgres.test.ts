@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import type pg from 'pg';
 import { readEvents } from '@gatehouse/audit';
 import { startTestGateway, TOKENS } from '../../lib/gateway.js';
+import { connectorsYaml, dbUpstream, postgresConnector } from '../../lib/postgres.js';
 import { createTestDb, direct, gatewayClient, psql } from './pg-env.js';
 
 const CARD = '4111111111111111';
@@ -20,21 +21,16 @@ t.test('postgres connector in front of the local PostgreSQL', async (t) => {
   const db = await createTestDb('pgc');
   const tg = await startTestGateway({
     env: { PG_PASSWORD: db.password },
-    yaml: `
-audit: { durability: strict }
-connectors:
-  - name: pg
-    type: postgres
-    listen: 127.0.0.1:0
-    upstream: { address: 127.0.0.1:5432, database: ${db.database}, user: ${db.role}, password: "\${env:PG_PASSWORD}", sslmode: prefer }
-    allow: [ { groups: [payments] } ]
-    rules:
-      - { name: no-ddl, match: { statement: [drop, truncate] }, action: deny }
-      - { name: bulk-write, match: { statement: [delete, update], where: absent }, action: review }
-    masking:
-      - { columns: [card_number, account_no], with: last4, exempt: { groups: [analysts] } }
-      - { detectors: [email], with: redact, exempt: { groups: [analysts] } }
-`,
+    yaml: connectorsYaml([
+      postgresConnector({
+        upstream: dbUpstream(db, 'prefer'),
+        rules: [
+          '{ name: no-ddl, match: { statement: [drop, truncate] }, action: deny }',
+          '{ name: bulk-write, match: { statement: [delete, update], where: absent }, action: review }',
+        ],
+        masking: ['{ columns: [card_number, account_no], with: last4, exempt: { groups: [analysts] } }', '{ detectors: [email], with: redact, exempt: { groups: [analysts] } }'],
+      }),
+    ]),
   });
   const work = mkdtempSync(join(tmpdir(), 'gh-pg-e2e-'));
   const clients: pg.Client[] = [];
@@ -61,7 +57,10 @@ connectors:
     t.equal(clear.stdout.trim(), `${CARD}|contact ${EMAIL} please`, 'an exempt group sees clear values');
 
     const script = join(work, 'script.sql');
-    writeFileSync(script, `CREATE TABLE notes (id serial PRIMARY KEY, body text);\nINSERT INTO notes (body) VALUES ('a'), ('b');\nUPDATE notes SET body = 'c' WHERE id = 2;\nSELECT string_agg(body, ',' ORDER BY id) FROM notes;\n`);
+    writeFileSync(
+      script,
+      `CREATE TABLE notes (id serial PRIMARY KEY, body text);\nINSERT INTO notes (body) VALUES ('a'), ('b');\nUPDATE notes SET body = 'c' WHERE id = 2;\nSELECT string_agg(body, ',' ORDER BY id) FROM notes;\n`,
+    );
     const ran = await psql(addr, TOKENS.billing, ['-f', script]);
     t.equal(ran.code, 0, ran.stderr);
     t.match(ran.stdout, /a,c/);

@@ -6,60 +6,21 @@
  * static token; the upstream role, never the claimed user, runs the statements.
  */
 import t from 'tap';
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import pg from 'pg';
 import { readEvents } from '@gatehouse/audit';
 import type { AuditEvent } from '@gatehouse/core';
 import { startTestGateway, TOKENS, type TestGateway } from '../../lib/gateway.js';
+import { LEAF, makeTestPki } from '../../lib/pki.js';
+import { connectorsYaml, postgresConnector, startTestCluster, stopTestCluster } from '../../lib/postgres.js';
+import { filesUnder } from '../../lib/files.js';
 import { gatewayClient, psql } from './pg-env.js';
 
-const run = promisify(execFile);
-const PG_BIN = '/usr/lib/postgresql/15/bin';
 /** The machine's shared server: trust auth and no TLS, so a clear-text fallback would log in. */
 const SHARED_PG = '127.0.0.1:5432';
-
-/** Run a command; reject with its stderr (commands here never see a secret on argv). */
-async function sh(cmd: string, args: string[]): Promise<string> {
-  try {
-    return (await run(cmd, args, { timeout: 30_000 })).stdout;
-  } catch (e) {
-    const x = e as { stderr?: string; message: string };
-    throw new Error(`${cmd} ${args.join(' ')} failed: ${x.stderr || x.message}`);
-  }
-}
-
-/** initdb and postgres refuse to run as root. */
-const asPostgres = (bin: string, args: string[]) => sh('runuser', ['-u', 'postgres', '--', join(PG_BIN, bin), ...args]);
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => (a && typeof a === 'object' ? resolve(a.port) : reject(new Error('no port'))));
-    });
-  });
-}
-
-/** A CA, a server certificate it signed for 127.0.0.1 / localhost, and an unrelated CA. */
-async function makeCerts(dir: string): Promise<void> {
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  for (const name of ['ca', 'other-ca']) {
-    await sh('openssl', ['req', '-x509', ...ec, '-keyout', join(dir, `${name}.key`), '-out', join(dir, `${name}.crt`), '-days', '2', '-subj', `/CN=gatehouse test ${name}`,
-      '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
-  }
-  await sh('openssl', ['req', ...ec, '-keyout', join(dir, 'server.key'), '-out', join(dir, 'server.csr'), '-subj', '/CN=127.0.0.1']);
-  writeFileSync(join(dir, 'server.ext'), 'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n');
-  await sh('openssl', ['x509', '-req', '-in', join(dir, 'server.csr'), '-CA', join(dir, 'ca.crt'), '-CAkey', join(dir, 'ca.key'), '-CAcreateserial',
-    '-out', join(dir, 'server.crt'), '-days', '2', '-extfile', join(dir, 'server.ext')]);
-}
 
 interface Cluster {
   dir: string;
@@ -69,21 +30,8 @@ interface Cluster {
 
 const ROLES = { scram: 'gh_scram', md5: 'gh_md5', clear: 'gh_clear', tls: 'gh_tls', prep: 'gh_prep' } as const;
 
+/** The cluster in `dir`, with TLS (the server certificate a CA in `dir` signed) and one role per password method. */
 async function startCluster(dir: string): Promise<Cluster> {
-  await makeCerts(dir);
-  await sh('chown', ['-R', 'postgres:postgres', dir]);
-  const data = join(dir, 'data');
-  await asPostgres('initdb', ['-D', data, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--no-sync', '--no-instructions']);
-  const conf = [
-    `listen_addresses = '127.0.0.1,127.0.0.2'`,
-    `ssl = on`,
-    `ssl_cert_file = '${join(dir, 'server.crt')}'`,
-    `ssl_key_file = '${join(dir, 'server.key')}'`,
-    `password_encryption = 'scram-sha-256'`,
-    `fsync = off`,
-    `log_connections = on`,
-  ];
-  writeFileSync(join(data, 'postgresql.conf'), '\n' + conf.join('\n') + '\n', { flag: 'a' });
   // Per-role methods; gh_tls only over TLS (127.0.0.2 is there for the host name check).
   const hba = [
     'local all postgres trust',
@@ -94,19 +42,8 @@ async function startCluster(dir: string): Promise<Cluster> {
     `hostssl all ${ROLES.tls} 127.0.0.1/32 scram-sha-256`,
     `hostssl all ${ROLES.tls} 127.0.0.2/32 scram-sha-256`,
   ];
-  writeFileSync(join(data, 'pg_hba.conf'), hba.join('\n') + '\n');
-  await sh('chown', ['-R', 'postgres:postgres', dir]);
-  // The port was free a moment ago; another suite may take it first, so retry with a new one.
-  let port = 0;
-  for (let attempt = 1; ; attempt++) {
-    port = await freePort();
-    try {
-      await asPostgres('pg_ctl', ['start', '-w', '-t', '30', '-D', data, '-l', join(dir, 'server.log'), '-o', `-p ${port} -k ${dir}`]);
-      break;
-    } catch (e) {
-      if (attempt === 3) throw e;
-    }
-  }
+  const conf = [`ssl = on`, `ssl_cert_file = '${join(dir, 'server.crt')}'`, `ssl_key_file = '${join(dir, 'server.key')}'`];
+  const { port } = await startTestCluster(dir, { hba, conf, listen: '127.0.0.1,127.0.0.2' });
 
   const pw = () => `pw-${randomBytes(9).toString('hex')}`;
   const passwords = {
@@ -129,21 +66,6 @@ async function startCluster(dir: string): Promise<Cluster> {
   return { dir, port, passwords };
 }
 
-async function stopCluster(dir: string): Promise<void> {
-  const data = join(dir, 'data');
-  if (existsSync(join(data, 'postmaster.pid'))) await asPostgres('pg_ctl', ['stop', '-D', data, '-m', 'immediate', '-w', '-t', '20']).catch(() => {});
-}
-
-/** Every byte the gateway stored under data_dir (audit database, WAL, recordings). */
-function allStoredBytes(dir: string): Buffer {
-  const parts: Buffer[] = [];
-  for (const name of readdirSync(dir, { recursive: true }) as string[]) {
-    const p = join(dir, name);
-    if (statSync(p).isFile()) parts.push(readFileSync(p));
-  }
-  return Buffer.concat(parts);
-}
-
 /** Connect through the gateway; resolves to the error when the login is refused. */
 async function tryLogin(tg: TestGateway, connector: string): Promise<pg.Client | (Error & { code?: string })> {
   try {
@@ -159,47 +81,51 @@ t.test('upstream login: SCRAM, md5, cleartext and TLS against a password-protect
   // Registered before anything starts, so a failure half-way still stops and removes it all.
   t.teardown(async () => {
     await tg?.stop();
-    await stopCluster(dir);
+    await stopTestCluster(dir);
     rmSync(dir, { recursive: true, force: true });
   });
 
+  // A CA, the server certificate it signed for 127.0.0.1 / localhost, and an unrelated CA, in the cluster's directory.
+  await makeTestPki(t, [LEAF.server], { dir });
   const c = await startCluster(dir);
   const wrong = `wrong-${randomBytes(9).toString('hex')}`;
   const secrets = [...Object.values(c.passwords), wrong];
   const up = `127.0.0.1:${c.port}`;
   const ca = JSON.stringify(join(dir, 'ca.crt'));
   const otherCa = JSON.stringify(join(dir, 'other-ca.crt'));
-  const connector = (name: string, upstream: string) => `
-  - name: ${name}
-    type: postgres
-    listen: 127.0.0.1:0
-    tls: { cert: ${JSON.stringify(join(dir, 'server.crt'))}, key: ${JSON.stringify(join(dir, 'server.key'))} }
-    startup_timeout: 10s
-    upstream: { ${upstream} }
-    allow: [ { groups: [payments] } ]`;
+  /** One connector per upstream login: [name, address, role, password env var (none: no password), sslmode, CA file]. */
+  const logins: [string, string, string, string | null, string, string?][] = [
+    ['scram', up, ROLES.scram, 'PW_SCRAM', 'disable'],
+    ['md5', up, ROLES.md5, 'PW_MD5', 'disable'],
+    ['clear', up, ROLES.clear, 'PW_CLEAR', 'prefer'],
+    ['prep', up, ROLES.prep, 'PW_PREP', 'disable'],
+    ['tls-require', up, ROLES.tls, 'PW_TLS', 'require'],
+    ['tls-verify-ip', up, ROLES.tls, 'PW_TLS', 'verify-full', ca],
+    ['tls-verify-name', `localhost:${c.port}`, ROLES.tls, 'PW_TLS', 'verify-full', ca],
+    ['tls-plain', up, ROLES.tls, 'PW_TLS', 'disable'],
+    ['bad-scram', up, ROLES.scram, 'PW_WRONG', 'disable'],
+    ['bad-md5', up, ROLES.md5, 'PW_WRONG', 'disable'],
+    ['bad-clear', up, ROLES.clear, 'PW_WRONG', 'require'],
+    // The scram role may log in without TLS: falling back to clear text here would succeed.
+    ['wrong-ca', up, ROLES.scram, 'PW_SCRAM', 'verify-full', otherCa],
+    ['wrong-host', `127.0.0.2:${c.port}`, ROLES.tls, 'PW_TLS', 'verify-full', ca],
+    ['no-tls-require', SHARED_PG, 'postgres', null, 'require'],
+    ['no-tls-verify', SHARED_PG, 'postgres', null, 'verify-full', ca],
+  ];
+  const tlsYaml = `tls: { cert: ${JSON.stringify(join(dir, 'server.crt'))}, key: ${JSON.stringify(join(dir, 'server.key'))} }`;
   tg = await startTestGateway({
     env: { PW_SCRAM: c.passwords.scram, PW_MD5: c.passwords.md5, PW_CLEAR: c.passwords.clear, PW_TLS: c.passwords.tls, PW_PREP: c.passwords.prep, PW_WRONG: wrong },
-    yaml: `
-audit: { durability: strict }
-connectors:${[
-      connector('scram', `address: "${up}", database: postgres, user: ${ROLES.scram}, password: "\${env:PW_SCRAM}", sslmode: disable`),
-      connector('md5', `address: "${up}", database: postgres, user: ${ROLES.md5}, password: "\${env:PW_MD5}", sslmode: disable`),
-      connector('clear', `address: "${up}", database: postgres, user: ${ROLES.clear}, password: "\${env:PW_CLEAR}", sslmode: prefer`),
-      connector('prep', `address: "${up}", database: postgres, user: ${ROLES.prep}, password: "\${env:PW_PREP}", sslmode: disable`),
-      connector('tls-require', `address: "${up}", database: postgres, user: ${ROLES.tls}, password: "\${env:PW_TLS}", sslmode: require`),
-      connector('tls-verify-ip', `address: "${up}", database: postgres, user: ${ROLES.tls}, password: "\${env:PW_TLS}", sslmode: verify-full, ca: ${ca}`),
-      connector('tls-verify-name', `address: "localhost:${c.port}", database: postgres, user: ${ROLES.tls}, password: "\${env:PW_TLS}", sslmode: verify-full, ca: ${ca}`),
-      connector('tls-plain', `address: "${up}", database: postgres, user: ${ROLES.tls}, password: "\${env:PW_TLS}", sslmode: disable`),
-      connector('bad-scram', `address: "${up}", database: postgres, user: ${ROLES.scram}, password: "\${env:PW_WRONG}", sslmode: disable`),
-      connector('bad-md5', `address: "${up}", database: postgres, user: ${ROLES.md5}, password: "\${env:PW_WRONG}", sslmode: disable`),
-      connector('bad-clear', `address: "${up}", database: postgres, user: ${ROLES.clear}, password: "\${env:PW_WRONG}", sslmode: require`),
-      // The scram role may log in without TLS: falling back to clear text here would succeed.
-      connector('wrong-ca', `address: "${up}", database: postgres, user: ${ROLES.scram}, password: "\${env:PW_SCRAM}", sslmode: verify-full, ca: ${otherCa}`),
-      connector('wrong-host', `address: "127.0.0.2:${c.port}", database: postgres, user: ${ROLES.tls}, password: "\${env:PW_TLS}", sslmode: verify-full, ca: ${ca}`),
-      connector('no-tls-require', `address: "${SHARED_PG}", database: postgres, user: postgres, sslmode: require`),
-      connector('no-tls-verify', `address: "${SHARED_PG}", database: postgres, user: postgres, sslmode: verify-full, ca: ${ca}`),
-    ].join('')}
-`,
+    yaml: connectorsYaml(
+      logins.map(([name, address, user, passwordEnv, sslmode, caFile]) =>
+        postgresConnector({
+          name,
+          extra: [tlsYaml, 'startup_timeout: 10s'],
+          upstream:
+            `{ address: "${address}", database: postgres, user: ${user}` +
+            `${passwordEnv ? `, password: "\${env:${passwordEnv}}"` : ''}, sslmode: ${sslmode}${caFile ? `, ca: ${caFile}` : ''} }`,
+        }),
+      ),
+    ),
   });
   const gw = tg;
 
@@ -207,7 +133,9 @@ connectors:${[
     const admin = new pg.Client({ host: dir, port: c.port, user: 'postgres', database: 'postgres' });
     await admin.connect();
     try {
-      const { rows } = await admin.query<{ rolname: string; kind: string }>(`SELECT rolname, split_part(rolpassword, '$', 1) AS kind FROM pg_authid WHERE rolname LIKE 'gh\\_%' ORDER BY rolname`);
+      const { rows } = await admin.query<{ rolname: string; kind: string }>(
+        `SELECT rolname, split_part(rolpassword, '$', 1) AS kind FROM pg_authid WHERE rolname LIKE 'gh\\_%' ORDER BY rolname`,
+      );
       const kinds = Object.fromEntries(rows.map((r) => [r.rolname, r.kind.startsWith('md5') ? 'md5' : r.kind]));
       t.same(kinds, { gh_clear: 'SCRAM-SHA-256', gh_md5: 'md5', gh_prep: 'SCRAM-SHA-256', gh_scram: 'SCRAM-SHA-256', gh_tls: 'SCRAM-SHA-256' });
     } finally {
@@ -243,7 +171,10 @@ connectors:${[
   }
 
   t.test('psql through the gateway (caller TLS) to an md5 and a cleartext upstream', async (t) => {
-    for (const [name, role] of [['md5', ROLES.md5], ['clear', ROLES.clear]] as const) {
+    for (const [name, role] of [
+      ['md5', ROLES.md5],
+      ['clear', ROLES.clear],
+    ] as const) {
       const r = await psql(gw.address(name), TOKENS.billing, ['-c', 'select current_user', '-c', 'select ssl from pg_stat_ssl where pid = pg_backend_pid()']);
       t.equal(r.code, 0, r.stderr);
       t.same(r.stdout.trim().split('\n'), [role, name === 'clear' ? 't' : 'f']);
@@ -256,7 +187,10 @@ connectors:${[
     t.equal(starts[0].identity?.subject, 'svc:billing');
     t.equal(starts[0].meta?.claimedUser, 'claimed_user');
     const units = readEvents(gw.dataDir, { connector: 'scram', kind: 'unit' });
-    t.ok(units.some((e) => /current_user/.test(e.unit?.text ?? '')), 'statements are audited');
+    t.ok(
+      units.some((e) => /current_user/.test(e.unit?.text ?? '')),
+      'statements are audited',
+    );
   });
 
   t.test('a hostssl-only role is refused over clear text (the cluster really enforces TLS)', async (t) => {
@@ -275,7 +209,10 @@ connectors:${[
       t.match(e.message, /^gatehouse: upstream refused the login: password authentication failed for user "gh_/);
       for (const s of secrets) t.notOk(e.message.includes(s), 'no password in the error');
       const events = await settledEvents(gw.dataDir, name, 2);
-      t.same(events.map((x) => x.kind), ['session.start', 'session.end']);
+      t.same(
+        events.map((x) => x.kind),
+        ['session.start', 'session.end'],
+      );
       t.equal(events[0].identity?.subject, 'svc:billing', 'the caller is identified');
       t.match(events[1].meta?.reason, /^upstream login failed: 28P01 .*password authentication failed/, 'the audit says why');
     });
@@ -316,7 +253,7 @@ connectors:${[
   });
 
   t.test('no upstream password anywhere in the gateway data directory', async (t) => {
-    const stored = allStoredBytes(gw.dataDir);
+    const stored = Buffer.concat(filesUnder(gw.dataDir).map((f) => f.bytes));
     t.ok(stored.length > 0);
     const all = JSON.stringify(readEvents(gw.dataDir, { limit: 10_000 }));
     t.match(all, /upstream login failed/, 'the failures are in the log being searched');

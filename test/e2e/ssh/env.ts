@@ -58,6 +58,10 @@ export interface Sshd {
   dir: string;
   port: number;
   user: string;
+  /** A folder the login user may write to (transfers land here). */
+  work: string;
+  /** True when the login user is not root: sshd then runs the session privilege-separated (signals work). */
+  privsep: boolean;
   /** The target's host public key line. */
   hostPub: string;
   /** The gateway's key for the target (private key path) and a known_hosts naming the target. */
@@ -72,10 +76,13 @@ export async function startSshd(): Promise<Sshd> {
   const dir = mkdtempSync(join(tmpdir(), 'gh-sshd-'));
   chmodSync(dir, 0o755);
   const port = await freePort();
-  const user = userInfo().username;
+  const user = await loginUser();
+  const work = join(dir, 'work');
+  mkdirSync(work);
+  if (user !== userInfo().username) await run('chown', [user, work]);
   const hostKey = await keygen(dir, 'ssh_host_ed25519_key');
   const gatewayKey = await keygen(dir, 'gateway_upstream_key');
-  writeFileSync(join(dir, 'authorized_keys'), `${gatewayKey.pub}\n`, { mode: 0o600 });
+  writeFileSync(join(dir, 'authorized_keys'), `${gatewayKey.pub}\n`, { mode: 0o644 });
   const sftpServer = ['/usr/lib/openssh/sftp-server', '/usr/libexec/openssh/sftp-server'].find((p) => existsSync(p)) ?? 'internal-sftp';
   writeFileSync(
     join(dir, 'sshd_config'),
@@ -107,6 +114,8 @@ export async function startSshd(): Promise<Sshd> {
     dir,
     port,
     user,
+    work,
+    privsep: user !== 'root',
     hostPub: hostKey.pub,
     gatewayKey,
     knownHosts: `[127.0.0.1]:${port} ${hostKey.pub}\n`,
@@ -124,6 +133,22 @@ export async function startSshd(): Promise<Sshd> {
     },
   };
   return sshd;
+}
+
+/** The account the gateway logs in to the target as. */
+export const TEST_USER = 'gh-ssh-test';
+
+/**
+ * As root, an unprivileged local account (created once; not locked, no password): sshd only
+ * passes signals to privilege-separated sessions. Otherwise the current user.
+ */
+async function loginUser(): Promise<string> {
+  if (process.getuid?.() !== 0) return userInfo().username;
+  const exists = await run('id', ['-u', TEST_USER]).then(() => true, () => false);
+  if (!exists) await run('useradd', ['-m', '-s', '/bin/sh', TEST_USER]).catch(() => {});
+  // A locked account ('!' in shadow) is refused by sshd without PAM; '*' is no password, not locked.
+  const ok = await run('usermod', ['-p', '*', TEST_USER]).then(() => true, () => false);
+  return ok ? TEST_USER : 'root';
 }
 
 async function launch(dir: string, port: number): Promise<ChildProcess> {

@@ -31,7 +31,7 @@ export function parseDuration(value: unknown): number | null {
   if (typeof value !== 'string') return null;
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(value.trim());
   if (!m) return null;
-  return Math.round(Number(m[1]) * UNITS[m[2] ?? 'ms']!);
+  return Math.round(Number(m[1]) * UNITS[m[2] ?? 'ms']);
 }
 
 type KeywordErrors = { errors: Partial<ErrorObject>[] };
@@ -52,9 +52,7 @@ function makeValidator(modules: readonly ConnectorModule[]) {
     ) {
       const ms = parseDuration(data);
       if (ms === null) {
-        (validateDuration as unknown as KeywordErrors).errors = [
-          { keyword: 'duration', message: 'must be a duration such as 500ms, 30s, 5m or 1h', params: {} },
-        ];
+        (validateDuration as unknown as KeywordErrors).errors = [{ keyword: 'duration', message: 'must be a duration such as 500ms, 30s, 5m or 1h', params: {} }];
         return false;
       }
       if (ctx) ctx.parentData[ctx.parentDataProperty] = ms;
@@ -148,7 +146,7 @@ function yamlPath(ancestors: readonly unknown[], leaf: Node): string {
   const parts: string[] = [];
   chain.forEach((n, i) => {
     if (isPair(n)) parts.push(String(isScalar(n.key) ? n.key.value : n.key));
-    else if (isSeq(n)) parts.push(`[${n.items.indexOf(chain[i + 1] as never)}]`);
+    else if (isSeq(n)) parts.push(`[${n.items.indexOf(chain[i + 1])}]`);
   });
   return parts.join('.').replace(/\.\[/g, '[');
 }
@@ -210,18 +208,14 @@ export interface ParseOptions {
 }
 
 /** Parse and validate config text. `source` names the file in messages; `baseDir` anchors `${file:…}`. */
-export function parseConfig(
-  text: string,
-  source: string,
-  opts: ParseOptions = {},
-): Result<GatehouseConfig, ConfigError> {
+export function parseConfig(text: string, source: string, opts: ParseOptions = {}): Result<GatehouseConfig, ConfigError> {
   // First: a wrong module list is the host's bug and must show whatever the file says.
   const modules = opts.connectors ?? [];
   const validator = validatorFor(modules);
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
-    const e = doc.errors[0]!;
+    const e = doc.errors[0];
     const line = lc.linePos(e.pos[0]).line;
     return { ok: false, error: new ConfigError(`${source}:${line}: ${e.message.split('\n')[0]}`, '', line) };
   }
@@ -235,7 +229,7 @@ export function parseConfig(
   }
   const data = (doc.toJS() ?? {}) as Record<string, unknown>;
   if (!validator(data)) {
-    const d = describeAjvError(validator.errors![0]!);
+    const d = describeAjvError(validator.errors![0]);
     const path = formatPath(d.segments, d.key);
     const line = lineOf(doc, lc, d.segments, d.key);
     return { ok: false, error: new ConfigError(`${source}:${line ?? '?'}: ${path}: ${d.message}`, path, line) };
@@ -258,11 +252,7 @@ export function parseConfig(
  * certificate mappings; TLS keys that only work together; keys that would be ignored in
  * combination; then each connector module's own checks.
  */
-function checkSemantics(
-  c: GatehouseConfig,
-  modules: readonly ConnectorModule[],
-  written: (path: (string | number)[]) => boolean,
-): ConfigProblem | null {
+function checkSemantics(c: GatehouseConfig, modules: readonly ConnectorModule[], written: (path: (string | number)[]) => boolean): ConfigProblem | null {
   // Strict durability commits continuously: a window would do nothing.
   if (c.audit.durability === 'strict' && written(['audit', 'window_ms'])) {
     return { path: ['audit', 'window_ms'], message: 'window_ms applies only to durability: batched (strict commits every event before its reply)' };
@@ -327,11 +317,7 @@ function checkTls(tls: TlsConfig, at: (string | number)[]): ConfigProblem | null
 }
 
 /** Read and parse a config file; `${file:…}` paths are relative to the file's folder. */
-export function loadConfig(
-  file: string,
-  env: NodeJS.ProcessEnv = process.env,
-  opts: Pick<ParseOptions, 'secrets' | 'connectors'> = {},
-): Result<GatehouseConfig, ConfigError> {
+export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env, opts: Pick<ParseOptions, 'secrets' | 'connectors'> = {}): Result<GatehouseConfig, ConfigError> {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -342,4 +328,3 @@ export function loadConfig(
   if (parsed.ok) parsed.value.data_dir = resolve(dirname(resolve(file)), parsed.value.data_dir);
   return parsed;
 }
-

@@ -69,8 +69,7 @@ export const maskingRule: Schema = {
   anyOf: [{ required: ['columns'] }, { required: ['json'] }, { required: ['detectors'] }],
 };
 
-export const APPROVALS_UNAVAILABLE =
-  'approvals are not available yet: remove this block (rules with action: review are refused with a message naming the rule)';
+export const APPROVALS_UNAVAILABLE = 'approvals are not available yet: remove this block (rules with action: review are refused with a message naming the rule)';
 
 /**
  * Keys every connector has, whatever its type. The loader adds `type` (the module's own)

@@ -77,7 +77,7 @@ export async function startProvider(opts: { accessTokenTTL?: number } = {}): Pro
     jwksFetches: () => jwks,
     discoveryFetches: () => discovery,
     async token(clientId, resource = RESOURCE) {
-      const c = CLIENTS[clientId]!;
+      const c = CLIENTS[clientId];
       const res = await fetch(`${issuer}/token`, {
         method: 'POST',
         headers: {
