@@ -14,6 +14,13 @@ have nginx    || need+=(nginx-light)
 # pgjdbc and a JDK: test/e2e/postgres/mtls.test.ts compiles a small JDBC probe at test time.
 [ -f /usr/share/java/postgresql.jar ] || need+=(libpostgresql-jdbc-java)
 have javac    || need+=(default-jdk-headless)
+# sysbench: test/e2e/mysql/sysbench.test.ts drives oltp_read_write through the MySQL connector.
+have sysbench || need+=(sysbench)
+# OpenSSH: test/e2e/ssh starts its own sshd and drives the real ssh, scp and sftp clients
+# through the SSH connector; tmux runs `ssh -tt` under a real terminal.
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
+have ssh      || need+=(openssh-client)
+have tmux     || need+=(tmux)
 if [ "$profile" = bench ]; then
   have pgbouncer || need+=(pgbouncer)
   have wrk       || need+=(wrk)
@@ -23,6 +30,13 @@ if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# The local MariaDB (127.0.0.1:3306, root without a password) for the MySQL connector's tests.
+if command -v mariadbd >/dev/null 2>&1 && ! mariadb-admin -h 127.0.0.1 -u root ping >/dev/null 2>&1; then
+  echo "system-deps: starting MariaDB"
+  start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
+  for _ in $(seq 1 30); do mariadb-admin -h 127.0.0.1 -u root ping >/dev/null 2>&1 && break; sleep 1; done
 fi
 
 if ! pg_isready -q -h 127.0.0.1 -p 5432; then

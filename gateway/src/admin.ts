@@ -106,7 +106,7 @@ export async function startAdminServer(deps: AdminDeps): Promise<AdminServer> {
     if (s) {
       await requireRole(req, ['auditor']);
       const [events, recording] = await Promise.all([reader.events({ session: s[1], limit: 10_000 }), reader.recording(s[1])]);
-      if ((events).length === 0) throw new HttpError(404, 'no such session');
+      if (events.length === 0) throw new HttpError(404, 'no such session');
       return { session: s[1], events, recording };
     }
     throw new HttpError(404, 'not found');
@@ -172,7 +172,7 @@ async function tlsServerOptions(tls: TlsConfig) {
     try {
       return await readFile(file);
     } catch (e) {
-      throw new Error(`admin.tls.${what}: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? e}`);
+      throw new Error(`admin.tls.${what}: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, { cause: e });
     }
   };
   const clientAuth = tls.client_auth === true;
@@ -191,7 +191,7 @@ function httpsServer(options: ServerOptions, tls: Awaited<ReturnType<typeof tlsS
   try {
     return createHttpsServer({ ...options, ...tls }, handler);
   } catch (e) {
-    throw new Error(`admin.tls: ${(e as Error).message}`);
+    throw new Error(`admin.tls: ${(e as Error).message}`, { cause: e });
   }
 }
 

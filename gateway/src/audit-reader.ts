@@ -29,8 +29,9 @@ function serve(dataDir: string, req: Op): unknown {
   }
 }
 
-if (!isMainThread && workerData?.role === 'audit-reader') {
-  const dataDir = workerData.dataDir as string;
+const role = workerData as { role?: string; dataDir: string } | null;
+if (!isMainThread && role?.role === 'audit-reader') {
+  const dataDir = role.dataDir;
   parentPort!.on('message', ({ id, req }: Request) => {
     try {
       parentPort!.postMessage({ id, ok: true, value: serve(dataDir, req) });

@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { parseArgs } from 'node:util';
 import { loadConfig, type GatehouseConfig } from '@gatehouse/core';
-import { iterateEvents, proveInclusion, readLatestCheckpoint, readVerifierKey, verifyLog, verifyProofBundle } from '@gatehouse/audit';
+import { iterateEvents, proveInclusion, readLatestCheckpoint, readVerifierKey, verifyLog, verifyProofBundle, type ProofBundle } from '@gatehouse/audit';
 import { listAsciicasts, readAsciicast, readRecording } from '@gatehouse/recording';
 import { connectorModules } from './connectors.js';
 import { startGateway } from './gateway.js';
@@ -71,8 +71,8 @@ async function start(argv: string[]): Promise<number> {
   out(`gatehouse: admin on ${gw.adminUrl}`);
   for (const [name, addr] of gw.addresses) out(`gatehouse: connector ${name} on ${addr}`);
   out(`gatehouse: audit checkpoint key ${gw.verifierKey}`);
-  const signal = await Promise.race([once(process, 'SIGTERM'), once(process, 'SIGINT')]);
-  gw.logger.info({ signal: signal[0] }, 'shutting down: draining connections, flushing the audit log');
+  const signal = await Promise.race([once(process, 'SIGTERM').then(() => 'SIGTERM'), once(process, 'SIGINT').then(() => 'SIGINT')]);
+  gw.logger.info({ signal }, 'shutting down: draining connections, flushing the audit log');
   await gw.stop();
   out('gatehouse: stopped');
   return 0;
@@ -130,10 +130,15 @@ async function audit(argv: string[]): Promise<number> {
       const file = positionals[0];
       if (!file) return fail('verify-proof needs a BUNDLE file');
       const key = values.key
-        ? existsSync(values.key) ? readFileSync(values.key, 'utf8').trim() : values.key
-        : values.config ? readVerifierKey(config(values.config).data_dir) : null;
+        ? existsSync(values.key)
+          ? readFileSync(values.key, 'utf8').trim()
+          : values.key
+        : values.config
+          ? readVerifierKey(config(values.config).data_dir)
+          : null;
       if (!key) return fail('--key PUB (verifier key text or file) is required');
-      const r = verifyProofBundle(JSON.parse(readFileSync(file, 'utf8')), key);
+      // Untrusted input: verifyProofBundle checks every field of the bundle.
+      const r = verifyProofBundle(JSON.parse(readFileSync(file, 'utf8')) as ProofBundle, key);
       if (!r.ok) return fail(`proof invalid: ${r.error.message}`, 1);
       out(`ok: event ${r.value.seq} is included in the signed log of size ${r.value.size}`);
       return 0;
@@ -201,11 +206,17 @@ async function playAsciicast(file: string, speed: number, idleLimit: number): Pr
 
 function printTimeline(cfg: GatehouseConfig, id: string): void {
   const r = readRecording(cfg.data_dir, id);
-  const h = r.header;
+  // The header the recorder wrote (strings; JSON from data_dir).
+  const h = r.header as Record<'connector' | 'protocol' | 'subject' | 'peer' | 'started', string>;
   out(`session ${id} · ${h.connector} (${h.protocol}) · ${h.subject} from ${h.peer} · started ${h.started}`);
   for (const e of r.entries) {
     const head = `+${(e.t / 1000).toFixed(3)}s ${e.type}${e.decision && e.decision !== 'allow' ? ` [${e.decision}${e.rule ? ` by ${e.rule}` : ''}]` : ''}`;
-    const tail = [e.status !== undefined ? `status ${e.status}` : '', e.rows !== undefined ? `${e.rows} rows` : '', e.durationMs !== undefined ? `${e.durationMs.toFixed(2)} ms` : '', e.error ? `error: ${e.error}` : '']
+    const tail = [
+      e.status !== undefined ? `status ${e.status}` : '',
+      e.rows !== undefined ? `${e.rows} rows` : '',
+      e.durationMs !== undefined ? `${e.durationMs.toFixed(2)} ms` : '',
+      e.error ? `error: ${e.error}` : '',
+    ]
       .filter(Boolean)
       .join(', ');
     out(`${head}  ${e.text ?? ''}${tail ? `  (${tail})` : ''}`);

@@ -38,6 +38,36 @@ identity:
     auditor: { groups: [security] }
 `;
 
+export interface ConnectorYaml {
+  type: string;
+  name: string;
+  /** The `upstream:` value: a flow mapping, or block lines indented under it. */
+  upstream: string;
+  /** Default `[ { groups: [payments] } ]`. */
+  allow?: string;
+  /** Rule flow mappings, one a line. */
+  rules?: string[];
+  /** Masking rule flow mappings, one a line. */
+  masking?: string[];
+  /** Further `key: value` lines of the connector (tls, startup_timeout, …). */
+  extra?: string[];
+}
+
+/** One item of `connectors:`, listening on a free port. */
+export function connectorYaml(c: ConnectorYaml): string {
+  const lines = [`  - name: ${c.name}`, `    type: ${c.type}`, '    listen: 127.0.0.1:0', ...(c.extra ?? []).map((l) => `    ${l}`)];
+  lines.push(c.upstream.startsWith('{') ? `    upstream: ${c.upstream}` : `    upstream:\n${c.upstream}`);
+  lines.push(`    allow: ${c.allow ?? '[ { groups: [payments] } ]'}`);
+  if (c.rules?.length) lines.push('    rules:', ...c.rules.map((r) => `      - ${r}`));
+  if (c.masking?.length) lines.push('    masking:', ...c.masking.map((m) => `      - ${m}`));
+  return lines.join('\n');
+}
+
+/** The `audit:` and `connectors:` sections of a test gateway's YAML. */
+export function connectorsYaml(connectors: string[], audit = '{ durability: strict }'): string {
+  return `audit: ${audit}\nconnectors:\n${connectors.join('\n')}\n`;
+}
+
 export interface TestGateway {
   gw: Gateway;
   dataDir: string;

@@ -8,6 +8,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { connectorsYaml, connectorYaml, type ConnectorYaml } from './gateway.js';
 
 const run = promisify(execFile);
 const PG_BIN = '/usr/lib/postgresql/15/bin';
@@ -30,35 +31,12 @@ export function dbUpstream(db: DbOwner, sslmode: 'disable' | 'prefer' | 'require
   return `{ address: 127.0.0.1:5432, database: ${db.database}, user: ${db.role}${password}, sslmode: ${sslmode}${opts.extra ? `, ${opts.extra}` : ''} }`;
 }
 
-export interface PostgresConnectorYaml {
-  /** Default `pg`. */
-  name?: string;
-  /** The `upstream:` value: a flow mapping, or block lines indented under it. */
-  upstream: string;
-  /** Default `[ { groups: [payments] } ]`. */
-  allow?: string;
-  /** Rule flow mappings, one a line. */
-  rules?: string[];
-  /** Masking rule flow mappings, one a line. */
-  masking?: string[];
-  /** Further `key: value` lines of the connector (tls, startup_timeout, …). */
-  extra?: string[];
+/** One postgres item of `connectors:` (name `pg` unless given). */
+export function postgresConnector(c: Omit<ConnectorYaml, 'type' | 'name'> & { name?: string }): string {
+  return connectorYaml({ ...c, type: 'postgres', name: c.name ?? 'pg' });
 }
 
-/** One item of `connectors:` (a postgres connector listening on a free port). */
-export function postgresConnector(c: PostgresConnectorYaml): string {
-  const lines = [`  - name: ${c.name ?? 'pg'}`, '    type: postgres', '    listen: 127.0.0.1:0', ...(c.extra ?? []).map((l) => `    ${l}`)];
-  lines.push(c.upstream.startsWith('{') ? `    upstream: ${c.upstream}` : `    upstream:\n${c.upstream}`);
-  lines.push(`    allow: ${c.allow ?? '[ { groups: [payments] } ]'}`);
-  if (c.rules?.length) lines.push('    rules:', ...c.rules.map((r) => `      - ${r}`));
-  if (c.masking?.length) lines.push('    masking:', ...c.masking.map((m) => `      - ${m}`));
-  return lines.join('\n');
-}
-
-/** The `audit:` and `connectors:` sections of a test gateway's YAML. */
-export function connectorsYaml(connectors: string[], audit = '{ durability: strict }'): string {
-  return `audit: ${audit}\nconnectors:\n${connectors.join('\n')}\n`;
-}
+export { connectorsYaml };
 
 // ---- clusters of a test's own --------------------------------------------------------------
 

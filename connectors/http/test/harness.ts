@@ -210,3 +210,6 @@ export function rawExchange(port: number, bytes: string): Promise<string> {
     s.write(bytes, 'latin1'); // not end(): a half-closed socket may be dropped before the answer
   });
 }
+
+/** The `detail` of a problem details body. */
+export const problemDetail = (body: string): string => (JSON.parse(body) as { detail: string }).detail;

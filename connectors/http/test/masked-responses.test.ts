@@ -7,7 +7,7 @@ import t from 'tap';
 import { gzipSync, brotliCompressSync } from 'node:zlib';
 import type { ServerResponse } from 'node:http';
 import { request } from 'undici';
-import { startHarness, startUpstream, testMasker, TOKEN, units, until, type Harness } from './harness.js';
+import { problemDetail, startHarness, startUpstream, testMasker, TOKEN, units, until, type Harness } from './harness.js';
 
 const CARD = '4111111111111111';
 const MASKED = '************1111';
@@ -137,8 +137,8 @@ t.test('a body declared as JSON that is not one clean UTF-8 JSON document is ref
     t.notOk(r.text.includes(CARD), `${path}: no clear value`);
     t.notOk(r.text.includes('078-05-1120'), `${path}: no clear ssn`);
   }
-  t.match(JSON.parse((await get(h.base, '/gzip-unlabelled')).text).detail, /gzip data that no Content-Encoding names/);
-  t.match(JSON.parse((await get(h.base, '/utf16-json')).text).detail, /charset utf-16le/);
+  t.match(problemDetail((await get(h.base, '/gzip-unlabelled')).text), /gzip data that no Content-Encoding names/);
+  t.match(problemDetail((await get(h.base, '/utf16-json')).text), /charset utf-16le/);
   // The same bodies reach a caller without masking exactly as the upstream sent them.
   t.equal((await get(plain.base, '/trailing')).text, `${JSON.stringify(doc)} {"more":1}`);
   await until(() => units(h.events).length >= 8);
@@ -176,7 +176,7 @@ t.test('text hiding its values is refused: unlabelled compression, UTF-16, over 
     t.equal(r.status, 502, path);
     t.notOk(r.text.includes(CARD.slice(0, 8)), `${path}: nothing of the body`);
   }
-  t.match(JSON.parse((await get(h.base, '/big-text')).text).detail, /max_body_bytes/);
+  t.match(problemDetail((await get(h.base, '/big-text')).text), /max_body_bytes/);
   // A masked caller's Range never reaches the upstream: parts of a body could be masked one by one and joined.
   ranges.length = 0;
   const r = await get(h.base, '/text', { range: 'bytes=5-12', 'if-range': '"x"' });
@@ -190,7 +190,7 @@ t.test('unknown_content: refuse answers 502 for every body the JSON rules cannot
   for (const path of ['/text', '/html', '/none', '/multipart', '/binary', '/big-text']) {
     const r = await get(h.base, path);
     t.equal(r.status, 502, path);
-    t.match(JSON.parse(r.text).detail, /unknown_content is refuse|max_body_bytes/, path);
+    t.match(problemDetail(r.text), /unknown_content is refuse|max_body_bytes/, path);
   }
   const empty = await get(h.base, '/empty-html');
   t.equal(empty.status, 200, 'an empty body has nothing to hide');

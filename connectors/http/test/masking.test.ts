@@ -1,7 +1,7 @@
 import t from 'tap';
 import { gzipSync, brotliCompressSync, deflateSync, gunzipSync } from 'node:zlib';
 import { request } from 'undici';
-import { startHarness, startUpstream, testMasker, TOKEN, units, until } from './harness.js';
+import { problemDetail, startHarness, startUpstream, testMasker, TOKEN, units, until } from './harness.js';
 
 const CARD = '4111111111111111';
 const doc = { name: 'Ada', card: { number: CARD }, ssn: '078-05-1120', note: `paid with ${CARD}` };
@@ -88,7 +88,7 @@ t.test('a JSON response beyond max_body_bytes is refused (502), never passed unm
     t.equal(r.status, 502, path);
     const text = await r.text();
     t.notOk(text.includes(CARD));
-    t.match(JSON.parse(text).detail, /max_body_bytes/);
+    t.match(problemDetail(text), /max_body_bytes/);
   }
 });
 

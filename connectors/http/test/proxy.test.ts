@@ -63,7 +63,7 @@ t.test('caller auth, credential injection, header hygiene', async (t) => {
     t.equal(ev.unit?.text, 'GET /v1/things?a=1');
     t.equal(ev.result?.status, 200);
     t.equal(ev.identity?.subject, 'svc:billing');
-    const attrs = ev.unit?.attributes as Record<string, any>;
+    const attrs = ev.unit?.attributes as { method: string; path: string; upstream: string; headers: Record<string, string> };
     t.equal(attrs.method, 'GET');
     t.equal(attrs.path, '/v1/things');
     t.equal(attrs.upstream, up.url);

@@ -91,12 +91,20 @@ export class Catalog {
 
   private async fetch(): Promise<CatalogSnapshot> {
     const caps = CAP.LONG_PASSWORD | CAP.PROTOCOL_41 | CAP.SECURE_CONNECTION | CAP.PLUGIN_AUTH | CAP.TRANSACTIONS | CAP.LONG_FLAG;
-    const up = await connectUpstream(this.target, { callerCapabilities: caps, charset: UTF8MB4_GENERAL_CI, timeoutMs: this.timeoutMs, attributes: { program_name: 'gatehouse-catalog' } });
+    const up = await connectUpstream(this.target, {
+      callerCapabilities: caps,
+      charset: UTF8MB4_GENERAL_CI,
+      timeoutMs: this.timeoutMs,
+      attributes: { program_name: 'gatehouse-catalog' },
+    });
     if (!up.ok) throw new Error(`catalog connection: ${up.error.message}`);
     const s = up.value.socket;
     const timer = setTimeout(() => s.destroy(new Error('catalog query timed out')), this.timeoutMs);
     try {
-      const cols = await textQuery(s, `SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA NOT IN ${SYSTEM_SCHEMAS} ORDER BY TABLE_SCHEMA, TABLE_NAME, ORDINAL_POSITION`);
+      const cols = await textQuery(
+        s,
+        `SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA NOT IN ${SYSTEM_SCHEMAS} ORDER BY TABLE_SCHEMA, TABLE_NAME, ORDINAL_POSITION`,
+      );
       const views = await textQuery(s, `SELECT TABLE_SCHEMA, TABLE_NAME, VIEW_DEFINITION FROM information_schema.VIEWS WHERE TABLE_SCHEMA NOT IN ${SYSTEM_SCHEMAS}`);
       const routines = await textQuery(s, `SELECT ROUTINE_SCHEMA, ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA NOT IN ${SYSTEM_SCHEMAS}`);
       return build(cols, views, routines, ++this.version);

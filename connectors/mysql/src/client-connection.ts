@@ -66,7 +66,8 @@ export async function handleClient(raw: Socket, d: ClientDeps): Promise<void> {
     }
     const r = login.response;
     const cert = d.tls.clientAuth && login.tls ? clientCertificateOf(login.socket as TLSSocket) : null;
-    if (cert) peer.meta = { ...peer.meta, certificate: { ...(cert.subjectCN !== undefined ? { cn: cert.subjectCN } : {}), uris: cert.sanURIs, fingerprint256: cert.fingerprint256 } };
+    if (cert)
+      peer.meta = { ...peer.meta, certificate: { ...(cert.subjectCN !== undefined ? { cn: cert.subjectCN } : {}), uris: cert.sanURIs, fingerprint256: cert.fingerprint256 } };
     let auth: Result<Identity> | null = null;
     let seq = login.seq;
     if (login.kind === 'certificate') {
@@ -157,4 +158,3 @@ export async function handleClient(raw: Socket, d: ClientDeps): Promise<void> {
     }
   }
 }
-

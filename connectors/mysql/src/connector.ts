@@ -72,7 +72,7 @@ class MysqlConnector implements Connector {
               this.nextConnectionId = (this.nextConnectionId % 0x7fffffff) + 1;
               return id;
             },
-            openSession: this.ctx.openSession,
+            openSession: (peer) => this.ctx.openSession(peer),
             onRelay: (r) => this.relays.add(r),
             onClose: (r) => {
               if (r) this.relays.delete(r);

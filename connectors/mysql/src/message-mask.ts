@@ -10,11 +10,7 @@ import { errPayload, readErr, type ErrPacket } from './packet.js';
 
 export const MASKED = '[masked]';
 
-const QUOTED_VALUES: readonly RegExp[] = [
-  /(Duplicate entry ')(.*)(' for key)/s,
-  /(value: ')(.*?)('(?: for column|$))/gs,
-  /(Incorrect \w+ value: ')(.*?)(')/gs,
-];
+const QUOTED_VALUES: readonly RegExp[] = [/(Duplicate entry ')(.*)(' for key)/s, /(value: ')(.*?)('(?: for column|$))/gs, /(Incorrect \w+ value: ')(.*?)(')/gs];
 
 export function maskMessageText(text: string, masker: Masker): string {
   let out = masker.maskText(text);

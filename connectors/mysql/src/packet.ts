@@ -14,12 +14,35 @@ export const MAX_PACKET = 0xffffff;
 
 export interface Packet {
   /** Sequence id of the first physical packet. */
-  seq: number;
+  readonly seq: number;
   /** Physical packets it was made of (1 unless ≥ 16 MiB − 1). */
-  parts: number;
-  payload: Buffer;
+  readonly parts: number;
+  readonly payload: Buffer;
   /** Header and payload as received, when it is one physical packet (its seq byte may be rewritten to resend it). */
-  raw: Buffer | null;
+  readonly raw: Buffer | null;
+}
+
+/**
+ * A packet whole inside a received chunk: offsets into it, the views made only when asked
+ * for (a view costs more than the rest of framing a packet).
+ */
+class ChunkPacket implements Packet {
+  readonly parts = 1;
+  private payload_: Buffer | null = null;
+  constructor(
+    private readonly buf: Buffer,
+    private readonly start: number,
+    private readonly end: number,
+    readonly seq: number,
+  ) {}
+
+  get payload(): Buffer {
+    return (this.payload_ ??= this.buf.subarray(this.start + 4, this.end));
+  }
+
+  get raw(): Buffer {
+    return this.buf.subarray(this.start, this.end);
+  }
 }
 
 export interface PacketFramingError {
@@ -75,7 +98,7 @@ export class PacketFramer implements Framer<Packet> {
       const end = start + 4 + len;
       if (b.length < end) return null;
       this.pos = end;
-      return { seq: b[start + 3], parts: 1, payload: b.subarray(start + 4, end), raw: b.subarray(start, end) };
+      return new ChunkPacket(b, start, end, b[start + 3]);
     }
     // Continuation packets: find the end of the logical packet before copying anything.
     let p = start;
@@ -371,7 +394,14 @@ export function errPayload(code: number, sqlstate: string, message: string): Buf
 }
 
 export function okPayload(status: number, o: { affectedRows?: number; lastInsertId?: number; warnings?: number; info?: string; header?: number } = {}): Buffer {
-  return Buffer.concat([Buffer.from([o.header ?? 0]), lenencInt(o.affectedRows ?? 0), lenencInt(o.lastInsertId ?? 0), u16(status), u16(o.warnings ?? 0), ...(o.info ? [Buffer.from(o.info, 'utf8')] : [])]);
+  return Buffer.concat([
+    Buffer.from([o.header ?? 0]),
+    lenencInt(o.affectedRows ?? 0),
+    lenencInt(o.lastInsertId ?? 0),
+    u16(status),
+    u16(o.warnings ?? 0),
+    ...(o.info ? [Buffer.from(o.info, 'utf8')] : []),
+  ]);
 }
 
 export function eofPayload(status: number, warnings = 0): Buffer {

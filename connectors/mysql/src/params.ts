@@ -22,8 +22,8 @@ export function readParams(b: Buffer, stmt: Stmt): { params: (string | null)[]; 
       fresh = Buffer.from(r.bytes(2 * n));
       types = fresh;
     }
-    if (!types) return { params: new Array(n).fill('<unreadable>'), types: null };
-    const out: (string | null)[] = new Array(n);
+    if (!types) return { params: new Array<string | null>(n).fill('<unreadable>'), types: null };
+    const out = new Array<string | null>(n);
     for (let i = 0; i < n; i++) {
       if (bitmap[i >> 3] & (1 << (i & 7))) {
         out[i] = null;
@@ -59,7 +59,7 @@ export function readParams(b: Buffer, stmt: Stmt): { params: (string | null)[]; 
     }
     return { params: out, types: fresh };
   } catch {
-    return { params: new Array(n).fill('<unreadable>'), types: null };
+    return { params: new Array<string | null>(n).fill('<unreadable>'), types: null };
   }
 }
 

@@ -50,10 +50,28 @@ export const CAP = {
  * progress reports).
  */
 export const GATEWAY_CAPABILITIES =
-  CAP.LONG_PASSWORD | CAP.FOUND_ROWS | CAP.LONG_FLAG | CAP.CONNECT_WITH_DB | CAP.ODBC | CAP.LOCAL_FILES | CAP.IGNORE_SPACE |
-  CAP.PROTOCOL_41 | CAP.INTERACTIVE | CAP.SSL | CAP.IGNORE_SIGPIPE | CAP.TRANSACTIONS | CAP.RESERVED | CAP.SECURE_CONNECTION |
-  CAP.MULTI_STATEMENTS | CAP.MULTI_RESULTS | CAP.PS_MULTI_RESULTS | CAP.PLUGIN_AUTH | CAP.CONNECT_ATTRS |
-  CAP.PLUGIN_AUTH_LENENC_CLIENT_DATA | CAP.SESSION_TRACK | CAP.DEPRECATE_EOF;
+  CAP.LONG_PASSWORD |
+  CAP.FOUND_ROWS |
+  CAP.LONG_FLAG |
+  CAP.CONNECT_WITH_DB |
+  CAP.ODBC |
+  CAP.LOCAL_FILES |
+  CAP.IGNORE_SPACE |
+  CAP.PROTOCOL_41 |
+  CAP.INTERACTIVE |
+  CAP.SSL |
+  CAP.IGNORE_SIGPIPE |
+  CAP.TRANSACTIONS |
+  CAP.RESERVED |
+  CAP.SECURE_CONNECTION |
+  CAP.MULTI_STATEMENTS |
+  CAP.MULTI_RESULTS |
+  CAP.PS_MULTI_RESULTS |
+  CAP.PLUGIN_AUTH |
+  CAP.CONNECT_ATTRS |
+  CAP.PLUGIN_AUTH_LENENC_CLIENT_DATA |
+  CAP.SESSION_TRACK |
+  CAP.DEPRECATE_EOF;
 
 /** Capabilities every caller and upstream must have (the 4.1 protocol with plugin authentication). */
 export const REQUIRED_CAPABILITIES = CAP.PROTOCOL_41 | CAP.SECURE_CONNECTION;
@@ -229,7 +247,15 @@ export function buildSslRequest(capabilities: number, charset: number): Buffer {
 /** The max_allowed_packet the gateway announces upstream (the server's own limit still applies). */
 export const MAX_ALLOWED_PACKET = 1 << 30;
 
-export function buildHandshakeResponse(o: { capabilities: number; charset: number; user: string; authData: Buffer; database: string | null; plugin: string; attributes: Record<string, string> }): Buffer {
+export function buildHandshakeResponse(o: {
+  capabilities: number;
+  charset: number;
+  user: string;
+  authData: Buffer;
+  database: string | null;
+  plugin: string;
+  attributes: Record<string, string>;
+}): Buffer {
   let caps = o.capabilities;
   if (o.database) caps |= CAP.CONNECT_WITH_DB;
   else caps &= ~CAP.CONNECT_WITH_DB;

@@ -11,9 +11,20 @@ import type { Socket } from 'node:net';
 import type { Decision, Judgement, Logger, Masker, Recorded, Session, Unit, Veto } from '@gatehouse/core';
 import { FramePump, type Side } from '@gatehouse/connector-kit';
 import type { Catalog } from './catalog.js';
-import { newResult, type Entry, type ExecuteEntry, type FetchEntry, type FieldListEntry, type LocalEntry, type PrepareEntry, type QueryEntry, type ResultEntry, type SimpleEntry, type Stmt } from './conversation.js';
+import {
+  newResult,
+  type Entry,
+  type ExecuteEntry,
+  type FetchEntry,
+  type FieldListEntry,
+  type PrepareEntry,
+  type QueryEntry,
+  type ResultEntry,
+  type SimpleEntry,
+  type Stmt,
+} from './conversation.js';
 import { maskErr, maskMessageText } from './message-mask.js';
-import { encode, errPayload, PacketFramer, readErr, readOk, Reader, statusOf, type Packet, type PacketFramingError } from './packet.js';
+import { encode, errPayload, PacketFramer, readOk, Reader, statusOf, type Packet, type PacketFramingError } from './packet.js';
 import { readParams } from './params.js';
 import { CAP, COM, STATUS } from './protocol.js';
 import { CatalogRestrictedView, untraceableFunction } from './restricted-view.js';
@@ -101,7 +112,8 @@ export class Relay {
       onUpstreamFrame: (p) => this.serial(() => this.onUpstream(p)),
       onFramingError: (side, e) => this.framingError(side, e as PacketFramingError),
       onInternalError: (_side, e) => this.fatal('internal error', e),
-      onSocketError: (side, e) => (side === 'client' ? options.log.debug({ err: e.message }, 'client socket error') : options.log.warn({ err: e.message }, 'upstream socket error')),
+      onSocketError: (side, e) =>
+        side === 'client' ? options.log.debug({ err: e.message }, 'client socket error') : options.log.warn({ err: e.message }, 'upstream socket error'),
       onClosed: (reason) => void this.session.end(reason).finally(options.onClose),
     });
   }
@@ -258,7 +270,15 @@ export class Relay {
       if (units.length === 0) {
         // Nothing but comments or `;`: the server answers with its own error; nothing to judge.
         this.forward(p, 0);
-        this.expect({ kind: 'query', cseq: 1, useq: 1, judgement: { units: [opaqueUnit(sql, 'unknown', this.database)], decisions: [{ action: 'allow' }], deny: null, denyIndex: -1 }, index: 0, startedAt, r: newResult() });
+        this.expect({
+          kind: 'query',
+          cseq: 1,
+          useq: 1,
+          judgement: { units: [opaqueUnit(sql, 'unknown', this.database)], decisions: [{ action: 'allow' }], deny: null, denyIndex: -1 },
+          index: 0,
+          startedAt,
+          r: newResult(),
+        });
         return;
       }
       this.forward(p, 0);
@@ -279,11 +299,16 @@ export class Relay {
   /** Send the gateway's own answers that reached the head of the FIFO. */
   private flushLocal(): Promise<void> | void {
     while (this.expected.length > 0 && this.expected[0].kind === 'local') {
-      const e = this.expected[0] as LocalEntry;
+      const e = this.expected[0];
       this.expected.shift();
       const send = () => this.pump.toClient(encode(e.payload, e.cseq));
       if (e.recorded) {
-        const r = this.audit.release(e.recorded, () => encode(e.payload, e.cseq), (b) => this.pump.toClient(b), () => e.cseq);
+        const r = this.audit.release(
+          e.recorded,
+          () => encode(e.payload, e.cseq),
+          (b) => this.pump.toClient(b),
+          () => e.cseq,
+        );
         if (r instanceof Promise) return r.then(() => this.flushLocal());
       } else send();
     }
@@ -330,7 +355,16 @@ export class Relay {
     const stmt = this.stmts.get(id) ?? null;
     const text = `FETCH ${n} FROM ${stmt ? stmt.text : `(unknown statement ${id})`}`;
     this.forward(p, 0);
-    this.expect({ kind: 'fetch', cseq: 1, useq: 1, stmt, unit: opaqueUnit(text, 'fetch', this.database), decision: stmt?.decision ?? { action: 'allow' }, startedAt: Date.now(), r: newResult('rows', stmt?.cursor ?? null) });
+    this.expect({
+      kind: 'fetch',
+      cseq: 1,
+      useq: 1,
+      stmt,
+      unit: opaqueUnit(text, 'fetch', this.database),
+      decision: stmt?.decision ?? { action: 'allow' },
+      startedAt: Date.now(),
+      r: newResult('rows', stmt?.cursor ?? null),
+    });
   }
 
   private onLongData(p: Packet): void {
@@ -458,7 +492,14 @@ export class Relay {
         this.pump.toClient(encode(payload, seq));
       };
       if (c.db) {
-        this.expect({ kind: 'simple', cseq: 1, useq: 1, reply: 'ok', startedAt: Date.now(), internal: (pl) => (pl[0] === 0xff ? finish(pl) : this.initDbAfterChange(c.db, finish)) });
+        this.expect({
+          kind: 'simple',
+          cseq: 1,
+          useq: 1,
+          reply: 'ok',
+          startedAt: Date.now(),
+          internal: (pl) => (pl[0] === 0xff ? finish(pl) : this.initDbAfterChange(c.db, finish)),
+        });
       } else this.expect({ kind: 'simple', cseq: 1, useq: 1, reply: 'ok', startedAt: Date.now(), internal: finish });
     });
   }
@@ -724,7 +765,12 @@ export class Relay {
 
   private release(recorded: Recorded | null, reply: () => Buffer): Promise<void> | void {
     if (!recorded) return this.pump.toClient(reply());
-    return this.audit.release(recorded, reply, (b) => this.pump.toClient(b), () => 1);
+    return this.audit.release(
+      recorded,
+      reply,
+      (b) => this.pump.toClient(b),
+      () => 1,
+    );
   }
 
   private onPrepareResponse(e: PrepareEntry, p: Packet): Promise<void> | void {
@@ -778,20 +824,22 @@ export class Relay {
   private onSimpleResponse(e: SimpleEntry, p: Packet): Promise<void> | void {
     const b = p.payload;
     if (e.internal) {
-      if (b[0] !== 0x00 && b[0] !== 0xff) return this.upstreamViolation('unexpected answer to the gateway\'s own command');
+      if (b[0] !== 0x00 && b[0] !== 0xff) return this.upstreamViolation("unexpected answer to the gateway's own command");
       if (b[0] === 0x00) this.status = readOk(b).status;
       const done = e.internal;
       this.expected.shift();
       done(b);
       return this.flushLocal();
     }
-    if (e.reply === 'ok' && b[0] !== 0x00 && b[0] !== 0xff && !(b[0] === 0xfe && b.length < 9)) return this.upstreamViolation(`unexpected packet 0x${b[0].toString(16)} in answer to a command`);
+    if (e.reply === 'ok' && b[0] !== 0x00 && b[0] !== 0xff && !(b[0] === 0xfe && b.length < 9))
+      return this.upstreamViolation(`unexpected packet 0x${b[0].toString(16)} in answer to a command`);
     let out = b;
     let recorded: Recorded | null = null;
     if (b[0] === 0xff) {
       const m = maskErr(b, this.masker);
       out = m.payload;
-      if (e.unit && e.decision) recorded = this.audit.result(e.unit, e.decision, e.startedAt, { status: m.err.sqlstate, bytes: out.length, error: `${m.err.code} (${m.err.sqlstate}): ${m.err.message}` });
+      if (e.unit && e.decision)
+        recorded = this.audit.result(e.unit, e.decision, e.startedAt, { status: m.err.sqlstate, bytes: out.length, error: `${m.err.code} (${m.err.sqlstate}): ${m.err.message}` });
     } else {
       const ok = b[0] === 0x00 ? readOk(b) : null;
       if (ok) this.status = ok.status;

@@ -113,7 +113,7 @@ export type CellMask = (v: string) => string | null;
 
 function cellMasks(shape: ResultShape, messageMask: ((t: string) => string) | null): (CellMask | null)[] | null {
   if (!shape.plan && !shape.messages) return null;
-  const out: (CellMask | null)[] = shape.plan ? [...shape.plan.columns] : new Array(shape.columns.length).fill(null);
+  const out: (CellMask | null)[] = shape.plan ? [...shape.plan.columns] : new Array<CellMask | null>(shape.columns.length).fill(null);
   if (shape.messages && messageMask) for (const i of shape.messages) out[i] = messageMask;
   return out;
 }
@@ -127,8 +127,8 @@ export function maskTextRow(payload: Buffer, shape: ResultShape, messageMask: ((
   const n = shape.columns.length;
   const r = new Reader(payload);
   let repl: (Buffer | null | undefined)[] | null = null;
-  const starts: number[] = new Array(n);
-  const ends: number[] = new Array(n);
+  const starts = new Array<number>(n);
+  const ends = new Array<number>(n);
   for (let i = 0; i < n; i++) {
     const fieldStart = r.pos;
     const len = r.lenenc();
@@ -177,7 +177,7 @@ export function maskTextRow(payload: Buffer, shape: ResultShape, messageMask: ((
 /** Values of a text row (already masked) for the timeline sample: NULL as null, capped. */
 export function sampleTextRow(payload: Buffer, n: number): (string | null)[] {
   const r = new Reader(payload);
-  const out: (string | null)[] = new Array(n);
+  const out = new Array<string | null>(n);
   for (let i = 0; i < n; i++) {
     const len = r.lenenc();
     out[i] = len === null ? null : cap(payload.toString('utf8', r.pos, r.pos + Math.min(len, SAMPLE_VALUE_CAP * 4)));
@@ -274,7 +274,7 @@ function binaryCells(payload: Buffer, shape: ResultShape): ([number, number, num
   const bitmapLen = (n + 9) >> 3;
   const r = new Reader(payload, 1);
   const bitmap = r.bytes(bitmapLen);
-  const cells: ([number, number, number] | null)[] = new Array(n);
+  const cells = new Array<[number, number, number] | null>(n);
   for (let i = 0; i < n; i++) {
     const bit = i + 2;
     if (bitmap[bit >> 3] & (1 << (bit & 7))) {

@@ -19,7 +19,19 @@ import type { Socket } from 'node:net';
 import type { ServerTls } from '@gatehouse/connector-kit';
 import { encode, errPayload } from './packet.js';
 import { PacketReader } from './packet-reader.js';
-import { authSwitchRequest, buildGreeting, CACHING_SHA2, CAP, CLEAR, GATEWAY_CAPABILITIES, isSslRequest, readHandshakeResponse, rsaDecryptPassword, UTF8MB4_GENERAL_CI, type HandshakeResponse } from './protocol.js';
+import {
+  authSwitchRequest,
+  buildGreeting,
+  CACHING_SHA2,
+  CAP,
+  CLEAR,
+  GATEWAY_CAPABILITIES,
+  isSslRequest,
+  readHandshakeResponse,
+  rsaDecryptPassword,
+  UTF8MB4_GENERAL_CI,
+  type HandshakeResponse,
+} from './protocol.js';
 
 /** Largest packet accepted before login: a JWT of a few KiB fits many times over. */
 const MAX_LOGIN_PACKET = 64 * 1024;
@@ -42,7 +54,15 @@ export type LoginOutcome =
       seq: number;
       reader: PacketReader;
     }
-  | { kind: 'certificate'; socket: Socket; tls: true; response: HandshakeResponse; seq: number; reader: PacketReader; askPassword: () => Promise<{ token: string; seq: number } | null> }
+  | {
+      kind: 'certificate';
+      socket: Socket;
+      tls: true;
+      response: HandshakeResponse;
+      seq: number;
+      reader: PacketReader;
+      askPassword: () => Promise<{ token: string; seq: number } | null>;
+    }
   /** Refused: `error` for the log/audit; `reply` already sent (or nothing, when the caller left). */
   | { kind: 'refused'; socket: Socket; error: string; tls: boolean; quiet?: boolean; meta?: Record<string, unknown>; response?: HandshakeResponse };
 
@@ -80,7 +100,15 @@ export async function callerLogin(raw: Socket, o: LoginOptions): Promise<LoginOu
   const scramble = newScramble();
   raw.write(
     encode(
-      buildGreeting({ serverVersion: o.serverVersion, connectionId: o.connectionId, scramble, capabilities: GATEWAY_CAPABILITIES, charset: UTF8MB4_GENERAL_CI, status: 0x0002, plugin: CACHING_SHA2 }),
+      buildGreeting({
+        serverVersion: o.serverVersion,
+        connectionId: o.connectionId,
+        scramble,
+        capabilities: GATEWAY_CAPABILITIES,
+        charset: UTF8MB4_GENERAL_CI,
+        status: 0x0002,
+        plugin: CACHING_SHA2,
+      }),
       0,
     ),
   );
@@ -96,7 +124,15 @@ export async function callerLogin(raw: Socket, o: LoginOptions): Promise<LoginOu
     const behind = reader.detach();
     if (behind.length > 0) raw.unshift(behind);
     const up = await o.tls.upgrade(raw);
-    if (!up.ok) return { kind: 'refused', socket: raw, error: up.error, tls: true, quiet: /closed/.test(up.error) && up.code === undefined, ...(up.code !== undefined ? { meta: { code: up.code } } : {}) };
+    if (!up.ok)
+      return {
+        kind: 'refused',
+        socket: raw,
+        error: up.error,
+        tls: true,
+        quiet: /closed/.test(up.error) && up.code === undefined,
+        ...(up.code !== undefined ? { meta: { code: up.code } } : {}),
+      };
     socket = up.socket;
     tls = true;
     reader = new PacketReader(socket, MAX_LOGIN_PACKET);
@@ -111,9 +147,27 @@ export async function callerLogin(raw: Socket, o: LoginOptions): Promise<LoginOu
   } catch (e) {
     return refuse(socket, p.seq + 1, ERR.HANDSHAKE, '08S01', `malformed handshake response: ${(e as Error).message}`, tls);
   }
-  let seq = p.seq + 1;
-  if (!tls && o.tls.clientAuth) return refuse(socket, seq, ERR.SECURE_TRANSPORT_REQUIRED, '28000', 'TLS with a client certificate is required on this connector (--ssl with a client certificate)', tls, response);
-  if (!tls && !o.loopback) return refuse(socket, seq, ERR.SECURE_TRANSPORT_REQUIRED, '28000', 'TLS is required: the password is a token and is never accepted in clear text off loopback (connect with --ssl / ssl: {})', tls, response);
+  const seq = p.seq + 1;
+  if (!tls && o.tls.clientAuth)
+    return refuse(
+      socket,
+      seq,
+      ERR.SECURE_TRANSPORT_REQUIRED,
+      '28000',
+      'TLS with a client certificate is required on this connector (--ssl with a client certificate)',
+      tls,
+      response,
+    );
+  if (!tls && !o.loopback)
+    return refuse(
+      socket,
+      seq,
+      ERR.SECURE_TRANSPORT_REQUIRED,
+      '28000',
+      'TLS is required: the password is a token and is never accepted in clear text off loopback (connect with --ssl / ssl: {})',
+      tls,
+      response,
+    );
   if (!(response.capabilities & CAP.PLUGIN_AUTH) || !(response.capabilities & CAP.SECURE_CONNECTION)) {
     return refuse(
       socket,
@@ -128,10 +182,18 @@ export async function callerLogin(raw: Socket, o: LoginOptions): Promise<LoginOu
   const io: Io = { socket, reader, seq, scramble, tls, keys: o.keys };
   if (tls && o.tls.clientAuth) {
     // A mapped certificate may log in without a password; the round is only run when asked.
-    return { kind: 'certificate', socket, tls: true, response, seq, reader, askPassword: async () => {
-      const token = await passwordRounds(io, response);
-      return token === null ? null : { token, seq: io.seq };
-    } };
+    return {
+      kind: 'certificate',
+      socket,
+      tls: true,
+      response,
+      seq,
+      reader,
+      askPassword: async () => {
+        const token = await passwordRounds(io, response);
+        return token === null ? null : { token, seq: io.seq };
+      },
+    };
   }
   const token = await passwordRounds(io, response);
   if (token === null) return { kind: 'refused', socket, error: io.error ?? 'no password', tls, quiet: io.quiet, response };
@@ -171,7 +233,13 @@ async function passwordRounds(io: Io, response: HandshakeResponse): Promise<stri
   if (plugin !== CACHING_SHA2) {
     send(authSwitchRequest(CACHING_SHA2, Buffer.concat([io.scramble, Buffer.from([0])])));
     const r = await read();
-    if (r === null) return deny(ERR.NOT_SUPPORTED_AUTH_MODE, '08004', `client (plugin ${plugin}) left when asked for caching_sha2_password; connect with a client that supports it, over TLS`, true);
+    if (r === null)
+      return deny(
+        ERR.NOT_SUPPORTED_AUTH_MODE,
+        '08004',
+        `client (plugin ${plugin}) left when asked for caching_sha2_password; connect with a client that supports it, over TLS`,
+        true,
+      );
     if (r === 'out of sequence') return deny(ERR.HANDSHAKE, '08S01', 'authentication packet out of sequence');
     data = r;
   }

@@ -55,7 +55,14 @@ export class StatementAudit {
   skipped(units: readonly Unit[], decisions: readonly Decision[], from: number, startedAt: number): Recorded {
     const recs: Recorded[] = [];
     for (let i = from; i < units.length; i++) {
-      recs.push(this.session().record({ unit: units[i], decision: decisions[i], startedAt, result: { status: 'skipped', error: 'not executed: an earlier statement of the same query failed' } }));
+      recs.push(
+        this.session().record({
+          unit: units[i],
+          decision: decisions[i],
+          startedAt,
+          result: { status: 'skipped', error: 'not executed: an earlier statement of the same query failed' },
+        }),
+      );
     }
     return all(recs);
   }
@@ -79,5 +86,5 @@ export function all(recs: Recorded[]): Recorded {
   if (recs.length === 0) return OK;
   if (recs.length === 1) return recs[0];
   if (!recs.some((r) => r instanceof Promise)) return (recs as Result<void>[]).find((r) => !r.ok) ?? OK;
-  return Promise.all(recs).then((rs) => rs.find((r) => !r.ok) ?? OK);
+  return Promise.all(recs.map((r) => Promise.resolve(r))).then((rs) => rs.find((r) => !r.ok) ?? OK);
 }

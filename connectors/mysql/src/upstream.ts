@@ -56,7 +56,8 @@ export interface UpstreamError {
 }
 
 /** Capabilities that change how packets are laid out: the upstream must grant each one the caller uses. */
-const FORMAT_CAPABILITIES = CAP.PROTOCOL_41 | CAP.SECURE_CONNECTION | CAP.PLUGIN_AUTH | CAP.DEPRECATE_EOF | CAP.SESSION_TRACK | CAP.MULTI_RESULTS | CAP.PS_MULTI_RESULTS | CAP.MULTI_STATEMENTS;
+const FORMAT_CAPABILITIES =
+  CAP.PROTOCOL_41 | CAP.SECURE_CONNECTION | CAP.PLUGIN_AUTH | CAP.DEPRECATE_EOF | CAP.SESSION_TRACK | CAP.MULTI_RESULTS | CAP.PS_MULTI_RESULTS | CAP.MULTI_STATEMENTS;
 const MAX_AUTH_PACKET = 64 * 1024;
 
 type R<T> = { ok: true; value: T } | { ok: false; error: UpstreamError };
@@ -66,7 +67,10 @@ const fail = (message: string, sqlstate = '08004', code = 2013): R<never> => ({ 
  * Connect and log in. `callerCapabilities`: what the caller negotiated with the gateway;
  * `charset`: its collation id.
  */
-export async function connectUpstream(target: UpstreamTarget, o: { callerCapabilities: number; charset: number; timeoutMs: number; attributes?: Record<string, string> }): Promise<R<UpstreamConnection>> {
+export async function connectUpstream(
+  target: UpstreamTarget,
+  o: { callerCapabilities: number; charset: number; timeoutMs: number; attributes?: Record<string, string> },
+): Promise<R<UpstreamConnection>> {
   const tcp = await connectTcp(target.address, o.timeoutMs);
   if (!tcp.ok) return fail(tcp.error.message, '08001', 2003);
   const raw = tcp.value;
@@ -114,7 +118,15 @@ export async function connectUpstream(target: UpstreamTarget, o: { callerCapabil
     if (plugin === CLEAR && !tls && !isLoopback(splitHostPort(target.address).host)) return fail('upstream asks for the password in clear text without TLS; refused');
     socket.write(
       encode(
-        buildHandshakeResponse({ capabilities: caps, charset: o.charset, user: target.user, authData, database: target.database, plugin, attributes: { _client_name: 'gatehouse', program_name: 'gatehouse', ...o.attributes } }),
+        buildHandshakeResponse({
+          capabilities: caps,
+          charset: o.charset,
+          user: target.user,
+          authData,
+          database: target.database,
+          plugin,
+          attributes: { _client_name: 'gatehouse', program_name: 'gatehouse', ...o.attributes },
+        }),
         seq++,
       ),
     );
@@ -122,7 +134,18 @@ export async function connectUpstream(target: UpstreamTarget, o: { callerCapabil
     if (!auth.ok) return auth;
     const leftover = reader.detach();
     if (leftover.length > 0) return fail('upstream sent data after its login answer');
-    return { ok: true, value: { socket, capabilities: caps, status: auth.value.status, serverVersion: greeting.serverVersion, connectionId: greeting.connectionId, scramble: auth.value.scramble, tls } };
+    return {
+      ok: true,
+      value: {
+        socket,
+        capabilities: caps,
+        status: auth.value.status,
+        serverVersion: greeting.serverVersion,
+        connectionId: greeting.connectionId,
+        scramble: auth.value.scramble,
+        tls,
+      },
+    };
   } catch (e) {
     return fail(`upstream login failed: ${(e as Error).message}`);
   } finally {

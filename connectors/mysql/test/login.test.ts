@@ -32,10 +32,10 @@ function track(server: Server): void {
     s.on('close', () => open.delete(s));
   });
   const close = server.close.bind(server);
-  server.close = ((cb?: (err?: Error) => void) => {
+  server.close = (cb?: (err?: Error) => void) => {
     for (const s of open) s.destroy();
     return close(cb);
-  }) as Server['close'];
+  };
 }
 
 const SCRAMBLE = Buffer.from('abcdefghijklmnopqrst');
@@ -43,7 +43,11 @@ const SCRAMBLE2 = Buffer.from('ABCDEFGHIJKLMNOPQRST');
 const PASSWORD = 'upstream-secret';
 
 /** A scripted server: greets, then hands each packet to `on` with a reply function. */
-async function fakeServer(plugin: string, on: (p: Packet, send: (payload: Buffer) => void, n: number) => void, caps = GATEWAY_CAPABILITIES & ~CAP.SSL): Promise<{ server: Server; address: string }> {
+async function fakeServer(
+  plugin: string,
+  on: (p: Packet, send: (payload: Buffer) => void, n: number) => void,
+  caps = GATEWAY_CAPABILITIES & ~CAP.SSL,
+): Promise<{ server: Server; address: string }> {
   const server = createServer((s: Socket) => {
     s.write(encode(buildGreeting({ serverVersion: '8.0.36-fake', connectionId: 7, scramble: SCRAMBLE, capabilities: caps, charset: 45, status: 2, plugin }), 0));
     const f = new PacketFramer(1 << 20);
@@ -90,6 +94,77 @@ t.test('upstream caching_sha2_password: fast-path proof, then full authenticatio
   if (up.ok) up.value.socket.destroy();
 });
 
+t.test('upstream caching_sha2_password over TLS (tls.mode: require): the full path sends the password inside TLS', async (t) => {
+  const { TLSSocket } = await import('node:tls');
+  const dir = mkdtempSync(join(tmpdir(), 'gh-my-up-tls-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const material = await loadTls(undefined, { dataDir: dir, connector: 'up', development: true });
+  let clear: string | null = null;
+  let secured = false;
+  const server = createServer((s: Socket) => {
+    s.write(
+      encode(
+        buildGreeting({
+          serverVersion: '8.0.36-fake',
+          connectionId: 8,
+          scramble: SCRAMBLE,
+          capabilities: GATEWAY_CAPABILITIES,
+          charset: 45,
+          status: 2,
+          plugin: 'caching_sha2_password',
+        }),
+        0,
+      ),
+    );
+    const f = new PacketFramer(1 << 20);
+    let n = 0;
+    const onPacket = (sock: Socket, p: Packet) => {
+      const reply = (payload: Buffer) => sock.write(encode(payload, p.seq + 1));
+      if (n++ === 0) {
+        t.equal(p.payload.length, 32, 'an SSL request first');
+        s.removeAllListeners('data');
+        s.pause();
+        const hello = f.detach(); // the ClientHello may have come with the SSL request
+        if (hello.length) s.unshift(hello);
+        const tls = new TLSSocket(s, { isServer: true, cert: material.cert, key: material.key });
+        secured = true;
+        const g = new PacketFramer(1 << 20);
+        tls.on('data', (c: Buffer) => {
+          g.push(c);
+          let q: Packet | null;
+          while ((q = g.next())) onPacket(tls, { seq: q.seq, parts: q.parts, payload: Buffer.from(q.payload), raw: null });
+        });
+        tls.on('error', () => {});
+        return;
+      }
+      if (n === 2) {
+        t.same(readHandshakeResponse(p.payload).authData, sha2Scramble(PASSWORD, SCRAMBLE));
+        reply(Buffer.from([0x01, 0x04]));
+      } else {
+        clear = p.payload.toString('utf8', 0, p.payload.length - 1);
+        reply(okPayload(2));
+      }
+    };
+    s.on('data', (c: Buffer) => {
+      f.push(c);
+      let p: Packet | null;
+      while ((p = f.next())) onPacket(s, { seq: p.seq, parts: p.parts, payload: Buffer.from(p.payload), raw: null });
+    });
+    s.on('error', () => {});
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  track(server);
+  t.teardown(() => server.close());
+  const up = await connectUpstream(target(`127.0.0.1:${(server.address() as AddressInfo).port}`, 'require'), opts);
+  t.ok(up.ok, up.ok ? '' : up.error.message);
+  t.ok(secured);
+  t.equal(clear, PASSWORD, 'the password in clear, inside TLS');
+  if (up.ok) {
+    t.equal(up.value.tls, true);
+    up.value.socket.destroy();
+  }
+});
+
 t.test('upstream auth switch: mysql_native_password greeting, switched to caching_sha2_password (fast path)', async (t) => {
   const { server, address } = await fakeServer('mysql_native_password', (p, send, n) => {
     if (n === 0) {
@@ -117,7 +192,9 @@ t.test('upstream refusals: a wrong password, an unknown plugin, tls.mode require
   t.same(bad.ok ? null : [bad.error.code, bad.error.sqlstate], [1045, '28000']);
   const req = await connectUpstream(target(address, 'require'), opts);
   t.match(req.ok ? '' : req.error.message, /does not offer TLS/);
-  const { server: s2, address: a2 } = await fakeServer('mysql_native_password', (_p, send) => send(Buffer.concat([Buffer.from([0xfe]), Buffer.from('client_ed25519\0'), SCRAMBLE2])));
+  const { server: s2, address: a2 } = await fakeServer('mysql_native_password', (_p, send) =>
+    send(Buffer.concat([Buffer.from([0xfe]), Buffer.from('client_ed25519\0'), SCRAMBLE2])),
+  );
   t.teardown(() => s2.close());
   const ed = await connectUpstream(target(a2), opts);
   t.match(ed.ok ? '' : ed.error.message, /client_ed25519, which the gateway does not speak/);
@@ -137,7 +214,12 @@ async function gatewayListener(t: Parameters<Parameters<typeof tap.test>[0]>[0],
     connector: { name: 'my', type: 'mysql' },
     allow: [{ subjects: ['svc:test'] }],
     audit,
-    authenticator: { authenticate: async (tok) => (tok === 'good-token-0123456789' ? { ok: true as const, value: { subject: 'svc:test', issuer: 'static', groups: [], claims: {} } } : { ok: false as const, error: { code: 'auth.invalid', message: 'invalid token' } }) },
+    authenticator: {
+      authenticate: async (tok) =>
+        tok === 'good-token-0123456789'
+          ? { ok: true as const, value: { subject: 'svc:test', issuer: 'static', groups: [], claims: {} } }
+          : { ok: false as const, error: { code: 'auth.invalid', message: 'invalid token' } },
+    },
     policy: policy.value,
     masking: masking.value,
     recorder: null,
@@ -145,7 +227,21 @@ async function gatewayListener(t: Parameters<Parameters<typeof tap.test>[0]>[0],
     logger: silentLogger,
   };
   const upstream: UpstreamTarget = { address: '127.0.0.1:3306', database: 'mysql', user: 'root', password: '', tls: { mode: 'disable' } };
-  const config = { name: 'my', type: 'mysql', listen: '127.0.0.1:0', allow: [], rules: [], masking: [], upstream: { ...upstream, by_group: [] }, max_message_bytes: 1 << 24, max_result_message_bytes: 1 << 28, max_prepared_statements: 100, on_parse_error: 'deny', masking_mode: 'restricted', startup_timeout: 3000 } as unknown as MysqlConnectorConfig;
+  const config = {
+    name: 'my',
+    type: 'mysql',
+    listen: '127.0.0.1:0',
+    allow: [],
+    rules: [],
+    masking: [],
+    upstream: { ...upstream, by_group: [] },
+    max_message_bytes: 1 << 24,
+    max_result_message_bytes: 1 << 28,
+    max_prepared_statements: 100,
+    on_parse_error: 'deny',
+    masking_mode: 'restricted',
+    startup_timeout: 3000,
+  } as unknown as MysqlConnectorConfig;
   const server = createServer({ pauseOnConnect: true }, (s) => {
     void handleClient(s, {
       config,
@@ -180,7 +276,10 @@ t.test('off loopback, a clear-text connection is refused before any password is 
   const c = await mysql.createConnection({ host: '127.0.0.1', port, user: 'app', password: 'good-token-0123456789', ssl: { rejectUnauthorized: false } });
   t.same((await c.query('SELECT 1 AS one'))[0], [{ one: 1 }]);
   await c.end();
-  t.ok(audit.events.some((e) => e.kind === 'protocol.error' && /TLS is required/.test(String(e.meta?.error))), 'audited');
+  t.ok(
+    audit.events.some((e) => e.kind === 'protocol.error' && /TLS is required/.test(String(e.meta?.error))),
+    'audited',
+  );
 });
 
 t.test('a client that cannot switch plugins (mysql_native_password only) gets an error saying how to connect', async (t) => {

@@ -17,7 +17,14 @@ for (const deprecateEof of [true, false]) {
   t.test(`${mode}: text rows are masked by origin, whatever the alias; the statement is audited`, async (t) => {
     const h = await setup(
       t,
-      () => reply(resultSet(deprecateEof, [{ name: 'id', org: 'id', type: TYPE.LONG }, { name: 'x', org: 'card_number' }, { name: 'card_number' }], [textRow('1', CARD, 'free text'), textRow('2', null, CARD)])),
+      () =>
+        reply(
+          resultSet(
+            deprecateEof,
+            [{ name: 'id', org: 'id', type: TYPE.LONG }, { name: 'x', org: 'card_number' }, { name: 'card_number' }],
+            [textRow('1', CARD, 'free text'), textRow('2', null, CARD)],
+          ),
+        ),
       { deprecateEof },
     );
     const got = await h.send([encode(query('SELECT id, card_number AS x, note AS card_number FROM cards'), 0)], finals(1));
@@ -41,12 +48,30 @@ for (const deprecateEof of [true, false]) {
     const h = await setup(
       t,
       (p) => {
-        if (p[0] === 0x16) return reply([Buffer.concat([Buffer.from([0]), Buffer.from([7, 0, 0, 0]), Buffer.from([3, 0]), Buffer.from([0, 0]), Buffer.from([0]), Buffer.from([0, 0])]), column({ name: 'id', org: 'id', type: TYPE.LONG }), column({ name: 'c', org: 'card_number' }), column({ name: 'a', org: 'account_no', type: TYPE.LONGLONG }), ...(deprecateEof ? [] : [eof()])]);
-        return reply([lenencInt(3), column({ name: 'id', org: 'id', type: TYPE.LONG }), column({ name: 'c', org: 'card_number' }), column({ name: 'a', org: 'account_no', type: TYPE.LONGLONG }), ...(deprecateEof ? [] : [eof()]), bin, end(deprecateEof)]);
+        if (p[0] === 0x16)
+          return reply([
+            Buffer.concat([Buffer.from([0]), Buffer.from([7, 0, 0, 0]), Buffer.from([3, 0]), Buffer.from([0, 0]), Buffer.from([0]), Buffer.from([0, 0])]),
+            column({ name: 'id', org: 'id', type: TYPE.LONG }),
+            column({ name: 'c', org: 'card_number' }),
+            column({ name: 'a', org: 'account_no', type: TYPE.LONGLONG }),
+            ...(deprecateEof ? [] : [eof()]),
+          ]);
+        return reply([
+          lenencInt(3),
+          column({ name: 'id', org: 'id', type: TYPE.LONG }),
+          column({ name: 'c', org: 'card_number' }),
+          column({ name: 'a', org: 'account_no', type: TYPE.LONGLONG }),
+          ...(deprecateEof ? [] : [eof()]),
+          bin,
+          end(deprecateEof),
+        ]);
       },
       { deprecateEof },
     );
-    await h.send([encode(Buffer.concat([Buffer.from([0x16]), Buffer.from('SELECT id, card_number AS c, account_no AS a FROM cards')]), 0)], (ps) => ps.length >= (deprecateEof ? 4 : 5));
+    await h.send(
+      [encode(Buffer.concat([Buffer.from([0x16]), Buffer.from('SELECT id, card_number AS c, account_no AS a FROM cards')]), 0)],
+      (ps) => ps.length >= (deprecateEof ? 4 : 5),
+    );
     const exec = Buffer.concat([Buffer.from([0x17]), Buffer.from([7, 0, 0, 0]), Buffer.from([0]), Buffer.from([1, 0, 0, 0])]);
     const got = await h.send([encode(exec, 0)], finals(1));
     const row = got.find((p) => p.payload[0] === 0x00 && p.payload.length > 8);
@@ -60,7 +85,12 @@ for (const deprecateEof of [true, false]) {
   });
 
   t.test(`${mode}: multi-statement results are attributed in order; after an error the rest is recorded as skipped`, async (t) => {
-    const h = await setup(t, () => reply([...resultSet(deprecateEof, [{ name: 'a' }], [textRow('1')], 0x000a), okPayload(0x000a, { affectedRows: 3 }), err(1146, '42S02', "Table 'shop.nope' doesn't exist")]), { deprecateEof });
+    const h = await setup(
+      t,
+      () =>
+        reply([...resultSet(deprecateEof, [{ name: 'a' }], [textRow('1')], 0x000a), okPayload(0x000a, { affectedRows: 3 }), err(1146, '42S02', "Table 'shop.nope' doesn't exist")]),
+      { deprecateEof },
+    );
     const got = await h.send([encode(query('SELECT 1 AS a; UPDATE t SET a = 1 WHERE id > 0; SELECT * FROM nope; SELECT 4'), 0)], finals(1));
     t.match(errors(got).join(), /doesn't exist/);
     t.same(
@@ -76,7 +106,9 @@ for (const deprecateEof of [true, false]) {
 }
 
 t.test('a CALL returns result sets before its own OK: one statement, one event', async (t) => {
-  const h = await setup(t, () => reply([...resultSet(true, [{ name: 'a' }], [textRow('1')], 0x000a), ...resultSet(true, [{ name: 'b' }], [textRow('2'), textRow('3')], 0x000a), ok(0x0002)]));
+  const h = await setup(t, () =>
+    reply([...resultSet(true, [{ name: 'a' }], [textRow('1')], 0x000a), ...resultSet(true, [{ name: 'b' }], [textRow('2'), textRow('3')], 0x000a), ok(0x0002)]),
+  );
   const got = await h.send([encode(query('CALL p()'), 0)], finals(1));
   t.equal(got[got.length - 1].payload[0], 0x00);
   const u = h.audit.units();
@@ -121,7 +153,10 @@ t.test('a LOCAL INFILE request the statement did not ask for closes the session:
   const h = await setup(t, () => reply([Buffer.concat([Buffer.from([0xfb]), Buffer.from('/etc/passwd')])]));
   const got = await h.send([encode(query('SELECT 1'), 0)], () => false);
   await h.ended;
-  t.notOk(got.some((p) => p.payload[0] === 0xfb), 'the request never reached the caller');
+  t.notOk(
+    got.some((p) => p.payload[0] === 0xfb),
+    'the request never reached the caller',
+  );
   t.match(errors(got).join(), /local file/);
 });
 
@@ -135,7 +170,9 @@ t.test('a caller command out of sequence closes the session (audited)', async (t
 });
 
 t.test('pipelined commands: answers stay in order around a refusal; the session continues', async (t) => {
-  const h = await setup(t, (p) => reply(p.toString('latin1').includes('first') ? resultSet(true, [{ name: 'a' }], [textRow('first')]) : resultSet(true, [{ name: 'b' }], [textRow('third')])));
+  const h = await setup(t, (p) =>
+    reply(p.toString('latin1').includes('first') ? resultSet(true, [{ name: 'a' }], [textRow('first')]) : resultSet(true, [{ name: 'b' }], [textRow('third')])),
+  );
   const got = await h.send([encode(query("SELECT 'first' AS a"), 0), encode(query('DROP TABLE t'), 0), encode(query("SELECT 'third' AS b"), 0)], finals(3));
   const texts = got.map((p) => p.payload.toString('latin1'));
   const i1 = texts.findIndex((x) => x.includes('first') && !x.includes('SELECT'));
@@ -143,7 +180,13 @@ t.test('pipelined commands: answers stay in order around a refusal; the session 
   const i3 = texts.findIndex((x) => x.includes('third'));
   t.ok(i1 >= 0 && i2 > i1 && i3 > i2, `in order: ${i1} ${i2} ${i3}`);
   t.equal(h.upstreamSeen.length, 2, 'the refused statement never reached the upstream');
-  t.same(h.audit.units().map((e) => e.decision?.action).sort(), ['allow', 'allow', 'deny']);
+  t.same(
+    h.audit
+      .units()
+      .map((e) => e.decision?.action)
+      .sort(),
+    ['allow', 'allow', 'deny'],
+  );
 });
 
 t.test('an ERR packet is masked for a masked caller', async (t) => {

@@ -3,7 +3,6 @@
  * with packet builders. The Session uses the real policy and masking engines; the audit log
  * is in memory.
  */
-import type { Socket } from 'node:net';
 import type tap from 'tap';
 import { compileMasking } from '@gatehouse/masking';
 import { compilePolicy } from '@gatehouse/policy';
@@ -108,7 +107,12 @@ export async function setup(t: TapLike, answer: (payload: Buffer, n: number) => 
     },
   };
   let n = 0;
-  const peer = scriptedPeer<Packet>(upstreamPeer, copying, () => true, (batch) => batch.flatMap((p) => answer(p.payload, n++)));
+  const peer = scriptedPeer<Packet>(
+    upstreamPeer,
+    copying,
+    () => true,
+    (batch) => batch.flatMap((p) => answer(p.payload, n++)),
+  );
   let received = Buffer.alloc(0);
   let closed = false;
   client.on('data', (c: Buffer) => (received = Buffer.concat([received, c])));
@@ -116,7 +120,7 @@ export async function setup(t: TapLike, answer: (payload: Buffer, n: number) => 
   client.on('error', () => {});
   const caps = o.deprecateEof === false ? GATEWAY_CAPABILITIES & ~CAP.DEPRECATE_EOF & ~CAP.SSL : GATEWAY_CAPABILITIES & ~CAP.SSL;
   const ended = new Promise<void>((resolve) => {
-    new Relay(relaySide as Socket, upstream, session, {
+    new Relay(relaySide, upstream, session, {
       database: 'shop',
       onParseError: 'deny',
       maxMessageBytes: 1 << 20,

@@ -3,7 +3,6 @@
  * harness), with backend message builders. The Session uses the real policy and masking
  * engines; the audit log is in memory.
  */
-import type { Socket } from 'node:net';
 import { compileMasking } from '@gatehouse/masking';
 import { compilePolicy, initSqlParser } from '@gatehouse/policy';
 import type { MaskingRuleConfig, RuleConfig } from '@gatehouse/core';

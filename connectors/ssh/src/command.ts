@@ -39,7 +39,7 @@ const MAX_COMMANDS = 256;
 const RESERVED = new Set(['if', 'then', 'else', 'elif', 'fi', 'do', 'done', 'while', 'until', '!', 'time', '{', '}', 'in', 'esac', 'coproc']);
 const SHELLS = new Set(['sh', 'bash', 'dash', 'zsh', 'ksh', 'ash', 'mksh', 'yash', 'fish', 'rbash']);
 
-type Tok = { kind: 'word'; value: string; literal: boolean; subs: string[] } | { kind: 'op'; value: string };
+type Tok = { kind: 'word'; value: string; literal: boolean; subs: string[] } | { kind: 'op'; value: string } | { kind: 'subs'; subs: string[] };
 
 class TooComplex extends Error {}
 
@@ -75,6 +75,11 @@ function parseInto(line: string, depth: number, out: SimpleCommand[]): void {
     words = [];
   };
   for (const t of toks) {
+    if (t.kind === 'subs') {
+      // Substitutions inside an expanded here-document: they run, but are no word.
+      for (const sub of t.subs) parseInto(sub, depth + 1, out);
+      continue;
+    }
     if (t.kind === 'op') {
       if (isRedirect(t.value)) {
         redirectNext = true;
@@ -119,12 +124,18 @@ function simple(words: Extract<Tok, { kind: 'word' }>[], depth: number, out: Sim
   }
   const rest = words.slice(i);
   const argv = rest.map((w) => w.value);
-  const first = rest[0]!;
+  const first = rest[0];
   const cmd: SimpleCommand = { argv, text: argv.join(' ') };
   // `[` and `[[` are the test command, not a glob.
   if (!first.literal && first.value !== '[' && first.value !== '[[') cmd.opaque = 'the program is not a literal word (expansion or substitution)';
   out.push(cmd);
-  if (!cmd.opaque) nested(argv, rest.map((w) => w.literal), depth, out);
+  if (!cmd.opaque)
+    nested(
+      argv,
+      rest.map((w) => w.literal),
+      depth,
+      out,
+    );
 }
 
 function base(p: string): string {
@@ -161,11 +172,11 @@ const WRAPPERS: Record<string, { withValue: string; valueFirst?: number }> = {
 };
 
 function nested(argv: string[], literal: boolean[], depth: number, out: SimpleCommand[]): void {
-  const prog = base(argv[0]!);
+  const prog = base(argv[0]);
   // A shell given a command string: judge the string.
   if (SHELLS.has(prog) || (prog === 'su' && argv.includes('-c')) || prog === 'script') {
     for (let j = 1; j < argv.length; j++) {
-      const a = argv[j]!;
+      const a = argv[j];
       if (a === '--command' || a === '-c' || (/^-[a-zA-Z]+$/.test(a) && a.includes('c') && SHELLS.has(prog))) {
         const s = argv[j + 1];
         if (s !== undefined) parseInto(s, depth + 1, out);
@@ -180,16 +191,16 @@ function nested(argv: string[], literal: boolean[], depth: number, out: SimpleCo
   }
   if (prog === 'watch') {
     let j = 1;
-    while (j < argv.length && argv[j]!.startsWith('-')) j += /^-[nd]$/.test(argv[j]!) || argv[j] === '--interval' ? 2 : 1;
+    while (j < argv.length && argv[j].startsWith('-')) j += /^-[nd]$/.test(argv[j]) || argv[j] === '--interval' ? 2 : 1;
     if (j < argv.length) parseInto(argv.slice(j).join(' '), depth + 1, out);
     return;
   }
   if (prog === 'find') {
     for (let j = 1; j < argv.length; j++) {
-      if (['-exec', '-execdir', '-ok', '-okdir'].includes(argv[j]!)) {
+      if (['-exec', '-execdir', '-ok', '-okdir'].includes(argv[j])) {
         let k = j + 1;
         const inner: string[] = [];
-        while (k < argv.length && argv[k] !== ';' && argv[k] !== '+') inner.push(argv[k++]!);
+        while (k < argv.length && argv[k] !== ';' && argv[k] !== '+') inner.push(argv[k++]);
         if (inner.length) pushArgv(inner, literal.slice(j + 1, k), depth, out);
         j = k;
       }
@@ -201,7 +212,7 @@ function nested(argv: string[], literal: boolean[], depth: number, out: SimpleCo
   let j = 1;
   let positional = w.valueFirst ?? 0;
   while (j < argv.length) {
-    const a = argv[j]!;
+    const a = argv[j];
     if (a === '--') {
       j++;
       break;
@@ -222,7 +233,7 @@ function nested(argv: string[], literal: boolean[], depth: number, out: SimpleCo
     }
     if (a.startsWith('-') && a.length > 1) {
       // -uroot or -u root; long options with = carry their value.
-      if (!a.startsWith('--') && a.length === 2 && w.withValue.includes(a[1]!)) j += 2;
+      if (!a.startsWith('--') && a.length === 2 && w.withValue.includes(a[1])) j += 2;
       else if (a.startsWith('--') && !a.includes('=') && LONG_WITH_VALUE.has(a)) j += 2;
       else j++;
       continue;
@@ -237,7 +248,21 @@ function nested(argv: string[], literal: boolean[], depth: number, out: SimpleCo
   if (j < argv.length) pushArgv(argv.slice(j), literal.slice(j), depth, out);
 }
 
-const LONG_WITH_VALUE = new Set(['--user', '--group', '--signal', '--kill-after', '--chdir', '--unset', '--adjustment', '--replace', '--max-args', '--max-procs', '--delimiter', '--arg-file', '--timeout']);
+const LONG_WITH_VALUE = new Set([
+  '--user',
+  '--group',
+  '--signal',
+  '--kill-after',
+  '--chdir',
+  '--unset',
+  '--adjustment',
+  '--replace',
+  '--max-args',
+  '--max-procs',
+  '--delimiter',
+  '--arg-file',
+  '--timeout',
+]);
 
 function pushArgv(argv: string[], literal: boolean[], depth: number, out: SimpleCommand[]): void {
   if (depth + 1 > MAX_DEPTH) throw new TooComplex('commands nested too deeply to judge');
@@ -266,7 +291,7 @@ export function tokenize(s: string): Tok[] {
   };
   const heredocs: { delim: string; quoted: boolean; strip: boolean }[] = [];
   while (i < s.length) {
-    const c = s[i]!;
+    const c = s[i];
     if (c === ' ' || c === '\t') {
       end();
       i++;
@@ -286,7 +311,10 @@ export function tokenize(s: string): Tok[] {
           i = nl === -1 ? s.length : nl + 1;
           if ((h.strip ? lineText.replace(/^\t+/, '') : lineText) === h.delim) break;
           // An unquoted delimiter expands the body: its substitutions run.
-          if (!h.quoted) for (const sub of substitutionsIn(lineText)) toks.push({ kind: 'word', value: '', literal: false, subs: [sub] });
+          if (!h.quoted) {
+            const subs = substitutionsIn(lineText);
+            if (subs.length) toks.push({ kind: 'subs', subs });
+          }
         }
       }
       continue;
@@ -316,12 +344,12 @@ export function tokenize(s: string): Tok[] {
       i++;
       for (;;) {
         if (i >= s.length) throw new TooComplex('unterminated double quote');
-        const d = s[i]!;
+        const d = s[i];
         if (d === '"') {
           i++;
           break;
         }
-        if (d === '\\' && i + 1 < s.length && '$`"\\\n'.includes(s[i + 1]!)) {
+        if (d === '\\' && i + 1 < s.length && '$`"\\\n'.includes(s[i + 1])) {
           if (s[i + 1] !== '\n') w.value += s[i + 1];
           i += 2;
           continue;
@@ -393,7 +421,7 @@ export function tokenize(s: string): Tok[] {
         // The delimiter word follows (quotes in it mean the body is not expanded).
         while (s[i] === ' ' || s[i] === '\t') i++;
         let j = i;
-        while (j < s.length && !/[\s;&|<>()]/.test(s[j]!)) j++;
+        while (j < s.length && !/[\s;&|<>()]/.test(s[j])) j++;
         const raw = s.slice(i, j);
         if (raw) heredocs.push({ delim: raw.replace(/['"\\]/g, ''), quoted: /['"\\]/.test(raw), strip: op === '<<-' });
       }
@@ -418,7 +446,7 @@ function balanced(s: string, from: number): [string, number] {
   let depth = 1;
   let i = from;
   while (i < s.length) {
-    const c = s[i]!;
+    const c = s[i];
     if (c === '\\') {
       i += 2;
       continue;
@@ -446,9 +474,9 @@ function backtick(s: string, from: number): [string, number] {
   let i = from;
   let inner = '';
   while (i < s.length) {
-    const c = s[i]!;
+    const c = s[i];
     if (c === '\\' && i + 1 < s.length) {
-      inner += '$`\\'.includes(s[i + 1]!) ? s[i + 1] : c + s[i + 1];
+      inner += '$`\\'.includes(s[i + 1]) ? s[i + 1] : c + s[i + 1];
       i += 2;
       continue;
     }

@@ -78,13 +78,16 @@ export class CallerConnection {
       reject();
       void this.refused('direct-streamlocal', `direct-streamlocal ${info.socketPath}`, 'unix-socket-forwarding', 'forwarding to Unix sockets is not supported by the gateway');
     });
-    client.on('request', (accept: ((port?: number) => void) | undefined, reject: (() => void) | undefined, name: string, info: { bindAddr?: string; bindPort?: number; socketPath?: string }) => {
-      reject?.();
-      if (name === 'tcpip-forward' || name === 'streamlocal-forward@openssh.com') {
-        const what = name === 'tcpip-forward' ? `tcpip-forward ${info.bindAddr}:${info.bindPort}` : `streamlocal-forward ${info.socketPath}`;
-        void this.refused('remote-forward', what, 'remote-forwarding', 'remote (reverse) port forwarding is not supported by the gateway');
-      }
-    });
+    client.on(
+      'request',
+      (accept: ((port?: number) => void) | undefined, reject: (() => void) | undefined, name: string, info: { bindAddr?: string; bindPort?: number; socketPath?: string }) => {
+        reject?.();
+        if (name === 'tcpip-forward' || name === 'streamlocal-forward@openssh.com') {
+          const what = name === 'tcpip-forward' ? `tcpip-forward ${info.bindAddr}:${info.bindPort}` : `streamlocal-forward ${info.socketPath}`;
+          void this.refused('remote-forward', what, 'remote-forwarding', 'remote (reverse) port forwarding is not supported by the gateway');
+        }
+      },
+    );
     client.on('error', (e: Error) => this.log.debug({ err: e.message }, 'caller connection error'));
     client.on('close', () => this.close('client closed'));
     client.on('end', () => this.close('client closed'));
@@ -174,9 +177,12 @@ export class CallerConnection {
     this.touch();
     const idleMs = this.deps.config.idle_timeout;
     if (idleMs > 0) {
-      this.idleTimer = setInterval(() => {
-        if (Date.now() - this.lastActivity >= idleMs) this.close('idle timeout');
-      }, Math.min(idleMs, 30_000));
+      this.idleTimer = setInterval(
+        () => {
+          if (Date.now() - this.lastActivity >= idleMs) this.close('idle timeout');
+        },
+        Math.min(idleMs, 30_000),
+      );
       this.idleTimer.unref();
     }
   }
@@ -193,7 +199,11 @@ export class CallerConnection {
       return r;
     }
     if (r.tofu) {
-      await this.session.protocolError('target host key trusted on first use and pinned', { code: 'upstream.host_key_pinned', upstream: this.deps.upstream.address, fingerprint: r.tofu.fingerprint });
+      await this.session.protocolError('target host key trusted on first use and pinned', {
+        code: 'upstream.host_key_pinned',
+        upstream: this.deps.upstream.address,
+        fingerprint: r.tofu.fingerprint,
+      });
     }
     if (this.closing) {
       r.client.end();
@@ -252,7 +262,7 @@ export class CallerConnection {
     let decision = await this.judgeOne(unit, true);
     const identity = this.session.identity;
     if (decision.action === 'allow' && identity?.issuer === 'ssh-cert' && !certExtension(identity.claims, 'permit-port-forwarding')) {
-      decision = { action: 'deny', rule: 'certificate', reason: 'the caller\'s certificate does not permit port forwarding' };
+      decision = { action: 'deny', rule: 'certificate', reason: "the caller's certificate does not permit port forwarding" };
     }
     if (decision.action !== 'allow') {
       reject();
@@ -266,9 +276,7 @@ export class CallerConnection {
       this.upstreamFailed();
       return;
     }
-    const upCh = await new Promise<ClientChannel | Error>((resolve) =>
-      up.client.forwardOut(info.srcIP, info.srcPort, info.destIP, info.destPort, (e, c) => resolve(e ?? c)),
-    );
+    const upCh = await new Promise<ClientChannel | Error>((resolve) => up.client.forwardOut(info.srcIP, info.srcPort, info.destIP, info.destPort, (e, c) => resolve(e ?? c)));
     if (upCh instanceof Error) {
       reject();
       await this.recordOrClose({ unit, decision, startedAt, result: { status: 'error', error: `the target could not connect: ${upCh.message}` } });
@@ -286,8 +294,20 @@ export class CallerConnection {
       ch.close();
       upCh.close();
     };
-    const toTarget = new Pipe(ch, upCh, (c) => [c], onError, () => this.touch());
-    const toCaller = new Pipe(upCh, ch, (c) => [c], onError, () => this.touch());
+    const toTarget = new Pipe(
+      ch,
+      upCh,
+      (c) => [c],
+      onError,
+      () => this.touch(),
+    );
+    const toCaller = new Pipe(
+      upCh,
+      ch,
+      (c) => [c],
+      onError,
+      () => this.touch(),
+    );
     ch.on('end', () => upCh.end());
     upCh.on('end', () => ch.end());
     const finish = (reason: string | null): Promise<void> => {
@@ -324,7 +344,7 @@ export class CallerConnection {
    */
   async judgeOne(unit: Unit, explicit = false): Promise<Decision> {
     const j = await this.session.judge([unit]);
-    const d = j.deny ?? j.decisions[0]!;
+    const d = j.deny ?? j.decisions[0];
     if (explicit && d.action === 'allow' && d.rule === undefined) {
       return { action: 'deny', rule: 'forwarding-off', reason: 'port forwarding is off unless a rule allows it (match: { channel: [direct-tcpip] }, action: allow)' };
     }
@@ -362,7 +382,12 @@ export class CallerConnection {
   // ---- end -----------------------------------------------------------------------------
 
   /** Close everything (idempotent): each open channel records its unit, then session.end. */
-  close(reason: string): Promise<void> {
+  close(reason: string): void {
+    void this.closeAndWait(reason);
+  }
+
+  /** `close`, resolving once the session has ended (its last audit events written). */
+  closeAndWait(reason: string): Promise<void> {
     this.closing ??= (async () => {
       this.loginDeadline.clear();
       if (this.idleTimer) clearInterval(this.idleTimer);

@@ -75,10 +75,15 @@ export class SshConnector implements Connector {
     ssh.on('connection', (client, info) => {
       let ended!: () => void;
       this.listener?.track(new Promise<void>((r) => (ended = r)));
-      const c = new CallerConnection(client, info, { config: cfg, dataDir: this.ctx.dataDir, log, openSession: this.ctx.openSession, upstream, limiter, recordingBytes }, () => {
-        this.open.delete(c);
-        ended();
-      });
+      const c = new CallerConnection(
+        client,
+        info,
+        { config: cfg, dataDir: this.ctx.dataDir, log, openSession: (peer) => this.ctx.openSession(peer), upstream, limiter, recordingBytes },
+        () => {
+          this.open.delete(c);
+          ended();
+        },
+      );
       this.open.add(c);
     });
     ssh.on('error', (e: Error) => log.error({ err: e.message }, 'ssh server error'));
@@ -100,6 +105,6 @@ export class SshConnector implements Connector {
   }
 
   async stop(drainMs: number): Promise<void> {
-    await this.listener?.stop(drainMs, { endSessions: () => [...this.open].forEach((c) => void c.close('gateway shutdown')) });
+    await this.listener?.stop(drainMs, { endSessions: () => [...this.open].forEach((c) => c.close('gateway shutdown')) });
   }
 }

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import ssh2 from 'ssh2';
+import ssh2, { type ParsedKey } from 'ssh2';
 
 export interface HostKey {
   /** The private key as ssh2 takes it. */
@@ -54,8 +54,8 @@ function dataDirKey(dir: string): HostKey {
 function describe(text: string, path: string | undefined, created: boolean): HostKey {
   const parsed = ssh2.utils.parseKey(text);
   if (parsed instanceof Error) throw new Error(`host_key: ${parsed.message}`);
-  const key = Array.isArray(parsed) ? parsed[0] : parsed;
-  if (!key || !key.isPrivateKey()) throw new Error('host_key: not a private key');
+  const key: ParsedKey = parsed;
+  if (!key.isPrivateKey()) throw new Error('host_key: not a private key');
   const blob = key.getPublicSSH();
   return {
     private: text,

@@ -38,11 +38,11 @@ export class KnownHosts {
       const parts = line.split(/\s+/);
       let marker: Line['marker'] = '';
       if (parts[0] === '@revoked' || parts[0] === '@cert-authority') marker = parts.shift() as Line['marker'];
-      else if (parts[0]!.startsWith('@')) {
+      else if (parts[0].startsWith('@')) {
         this.ignored.push(`line ${n + 1}: unknown marker ${parts[0]}`);
         continue;
       }
-      if (parts.length < 3 || !/^[A-Za-z0-9+/]+={0,2}$/.test(parts[2]!)) {
+      if (parts.length < 3 || !/^[A-Za-z0-9+/]+={0,2}$/.test(parts[2])) {
         this.ignored.push(`line ${n + 1}: not a known_hosts entry`);
         continue;
       }
@@ -50,7 +50,7 @@ export class KnownHosts {
         this.ignored.push(`line ${n + 1}: @cert-authority is not supported (host certificates are not checked)`);
         continue;
       }
-      this.lines.push({ marker, patterns: parts[0]!.split(','), type: parts[1]!, key: parts[2]! });
+      this.lines.push({ marker, patterns: parts[0].split(','), type: parts[1], key: parts[2] });
     }
   }
 
@@ -109,7 +109,15 @@ function hashedMatches(entry: string, name: string): boolean {
 
 function wildcard(pattern: string, name: string): boolean {
   if (!pattern.includes('*') && !pattern.includes('?')) return pattern.toLowerCase() === name.toLowerCase();
-  const re = new RegExp('^' + pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.') + '$', 'i');
+  const re = new RegExp(
+    '^' +
+      pattern
+        .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+        .replace(/\*/g, '.*')
+        .replace(/\?/g, '.') +
+      '$',
+    'i',
+  );
   return re.test(name);
 }
 

@@ -37,7 +37,7 @@ export class FailureLimiter {
     const list = this.failures.get(address);
     if (!list) return null;
     const since = this.now() - this.windowMs;
-    while (list.length && list[0]! <= since) list.shift();
+    while (list.length && list[0] <= since) list.shift();
     if (list.length === 0) {
       this.failures.delete(address);
       return null;

@@ -12,7 +12,7 @@ export function parseSize(v: number | string): number {
   if (typeof v === 'number') return v;
   const m = /^([0-9]+(?:\.[0-9]+)?)\s*([KMG]?)(?:i?B)?$/i.exec(v.trim());
   if (!m) throw new Error(`not a size: ${v}`);
-  const unit = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 }[m[2]!.toUpperCase() as '' | 'K' | 'M' | 'G'];
+  const unit = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 }[m[2].toUpperCase() as '' | 'K' | 'M' | 'G'];
   return Math.floor(Number(m[1]) * unit);
 }
 
@@ -41,7 +41,13 @@ export const sshSchema: ConnectorSchema = {
       default: {},
       properties: {
         input: { type: 'boolean', default: false },
-        max_bytes: { anyOf: [{ type: 'integer', minimum: 4096 }, { type: 'string', pattern: SIZE_PATTERN }], default: '50MB' },
+        max_bytes: {
+          anyOf: [
+            { type: 'integer', minimum: 4096 },
+            { type: 'string', pattern: SIZE_PATTERN },
+          ],
+          default: '50MB',
+        },
       },
     },
     idle_timeout: duration('30m'),

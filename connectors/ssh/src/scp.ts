@@ -35,12 +35,12 @@ export interface ScpRequest {
 
 /** `scp [-v -r -p -d -q -T] -t|-f PATH` → the request, or null when the exec is something else. */
 export function scpRequest(argv: readonly string[]): ScpRequest | null {
-  if (argv.length < 2 || posix.basename(argv[0]!) !== 'scp') return null;
+  if (argv.length < 2 || posix.basename(argv[0]) !== 'scp') return null;
   let direction: ScpRequest['direction'] | null = null;
   let directory = false;
   let target: string | null = null;
   for (let i = 1; i < argv.length; i++) {
-    const a = argv[i]!;
+    const a = argv[i];
     if (a === '--') {
       target = argv[i + 1] ?? null;
       if (i + 2 !== argv.length) return null;
@@ -162,7 +162,7 @@ export class ScpStream {
     if (kind !== 'C' && kind !== 'D') return 'error';
     const m = /^[CD]([0-7]{4}) (\d+) (.+)$/.exec(text);
     if (!m) return 'error';
-    const name = m[3]!;
+    const name = m[3];
     // The sink refuses these names itself (CVE-2018-20685 / CVE-2019-6111); so do we.
     if (name.includes('/') || name === '..' || name === '.') return 'error';
     const path = this.pathOf(name, kind === 'D');
@@ -174,7 +174,7 @@ export class ScpStream {
     }
     const size = Number(m[2]);
     if (!Number.isSafeInteger(size)) return 'error';
-    this.file = { path, name, mode: m[1]!, size, bytes: 0, hash: createHash('sha256') };
+    this.file = { path, name, mode: m[1], size, bytes: 0, hash: createHash('sha256') };
     this.state = size === 0 ? 'status' : 'data';
     return 'ok';
   }

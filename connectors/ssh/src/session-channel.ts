@@ -37,6 +37,8 @@ export class SessionChannel implements Closable {
   private ch: ServerChannel | null = null;
   private cast: AsciicastWriter | null = null;
   private finishing: Promise<void> | null = null;
+  /** The caller closed the channel (possibly while its request was being judged). */
+  private callerClosed = false;
   private readonly n: number;
 
   constructor(
@@ -83,6 +85,7 @@ export class SessionChannel implements Closable {
     session.on('exec', (accept, reject, info) => void this.start('exec', info.command, accept, reject).catch((e: Error) => this.fail(e)));
     session.on('subsystem', (accept, reject, info) => void this.start('subsystem', info.name, accept, reject).catch((e: Error) => this.fail(e)));
     session.on('close', () => {
+      this.callerClosed = true;
       if (!this.started) conn.untrack(this);
       else void this.finish({ aborted: 'caller closed the channel' });
     });
@@ -149,7 +152,7 @@ export class SessionChannel implements Closable {
       await this.refuse(ch, outer, j.deny, startedAt, attributes, 126);
       return;
     }
-    const decision = j.decisions[0]!;
+    const decision = j.decisions[0];
     const up = await conn.upstream();
     if (!up.ok) {
       await this.refuse(ch, outer, decision, startedAt, attributes, 255, up.error.message);
@@ -167,9 +170,10 @@ export class SessionChannel implements Closable {
       await this.refuse(ch, outer, decision, startedAt, attributes, 255, `the target refused the ${execKind}: ${upCh.message}`);
       return;
     }
-    if (conn.closed) {
+    if (conn.closed || this.callerClosed) {
       upCh.close();
       ch.close();
+      conn.untrack(this);
       return;
     }
     this.up = upCh;
@@ -254,7 +258,8 @@ export class SessionChannel implements Closable {
         const unit = scpFileUnit(req.direction, path, kind);
         const d = conn.session.decide(unit);
         if (d.action === 'allow') return null;
-        const decision: Decision = d.action === 'review' ? { action: 'deny', rule: d.rule, reason: `rule "${d.rule}" requires review; approvals are not enabled on this gateway` } : d;
+        const decision: Decision =
+          d.action === 'review' ? { action: 'deny', rule: d.rule, reason: `rule "${d.rule}" requires review; approvals are not enabled on this gateway` } : d;
         void conn.recordOrClose({ unit, decision, startedAt: Date.now(), result: { status: 'refused', error: decision.reason }, attributes: { path, direction: req.direction } });
         return decision.reason ?? `denied by rule "${decision.rule}"`;
       };
@@ -262,7 +267,13 @@ export class SessionChannel implements Closable {
         const unit = scpFileUnit(req.direction, f.path, 'file');
         const t = { path: f.path, name: f.name, direction: req.direction, size: f.size, bytes: f.bytes, sha256: f.sha256, complete: f.complete, mode: f.mode };
         transfers.push(t);
-        void conn.recordOrClose({ unit, decision: { action: 'allow' }, startedAt: Date.now(), result: { status: f.complete ? 'ok' : 'incomplete', bytes: f.bytes }, attributes: { transfer: t } });
+        void conn.recordOrClose({
+          unit,
+          decision: { action: 'allow' },
+          startedAt: Date.now(),
+          result: { status: f.complete ? 'ok' : 'incomplete', bytes: f.bytes },
+          attributes: { transfer: t },
+        });
       };
       const stream = new ScpStream(req, judgeFile, onFile);
       const scpHandler: Handler = (c) => {
@@ -282,9 +293,23 @@ export class SessionChannel implements Closable {
       const downFramer = new SftpFramer();
       const onFile = (f: SftpFileReport): Promise<unknown> => {
         const unit = sftpUnit(f.direction === 'upload' ? 'write' : 'read', [f.path], false);
-        const t = { path: f.path, direction: f.direction, flags: f.flags, bytes_read: f.bytesRead, bytes_written: f.bytesWritten, sha256: f.sha256 ?? 'unavailable: not read or written in order', complete: f.complete };
+        const t = {
+          path: f.path,
+          direction: f.direction,
+          flags: f.flags,
+          bytes_read: f.bytesRead,
+          bytes_written: f.bytesWritten,
+          sha256: f.sha256 ?? 'unavailable: not read or written in order',
+          complete: f.complete,
+        };
         transfers.push(t);
-        return conn.recordOrClose({ unit, decision: { action: 'allow' }, startedAt: f.startedAt, result: { status: f.complete ? 'ok' : 'incomplete', bytes: f.bytesRead + f.bytesWritten }, attributes: { transfer: t } });
+        return conn.recordOrClose({
+          unit,
+          decision: { action: 'allow' },
+          startedAt: f.startedAt,
+          result: { status: f.complete ? 'ok' : 'incomplete', bytes: f.bytesRead + f.bytesWritten },
+          attributes: { transfer: t },
+        });
       };
       const pendingRecords: Promise<unknown>[] = [];
       const onOp = (r: SftpOpReport) => {
@@ -397,7 +422,7 @@ export class SessionChannel implements Closable {
         sftpTracker.end();
         u.attributes.sftp = { bytes_to_target: sftpTracker.bytesUp, bytes_to_caller: sftpTracker.bytesDown };
       }
-      const ex = exit as Exit | null;
+      const ex = exit;
       const unitRecord: UnitRecord = {
         unit: u.outer,
         decision: u.decision,

@@ -77,14 +77,14 @@ export class SftpFramer {
   }
 
   private peek(n: number): Buffer {
-    if (this.parts[0]!.length >= n) return this.parts[0]!;
+    if (this.parts[0].length >= n) return this.parts[0];
     const all = Buffer.concat(this.parts);
     this.parts = [all];
     return all;
   }
 
   private take(n: number): Buffer {
-    const all = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts);
+    const all = this.parts.length === 1 ? this.parts[0] : Buffer.concat(this.parts);
     const pkt = all.subarray(0, n);
     const rest = all.subarray(n);
     this.parts = rest.length ? [rest] : [];
@@ -163,7 +163,7 @@ class Reader {
   constructor(private readonly b: Buffer) {}
   u8(): number {
     if (this.pos + 1 > this.b.length) throw new RangeError('short');
-    return this.b[this.pos++]!;
+    return this.b[this.pos++];
   }
   u32(): number {
     if (this.pos + 4 > this.b.length) throw new RangeError('short');
@@ -253,7 +253,7 @@ export class SftpTracker {
         case FXP.RMDIR:
         case FXP.SETSTAT: {
           const p = path();
-          const op = { [FXP.OPENDIR]: 'list', [FXP.REMOVE]: 'remove', [FXP.MKDIR]: 'mkdir', [FXP.RMDIR]: 'rmdir', [FXP.SETSTAT]: 'setstat' }[type]!;
+          const op = { [FXP.OPENDIR]: 'list', [FXP.REMOVE]: 'remove', [FXP.MKDIR]: 'mkdir', [FXP.RMDIR]: 'rmdir', [FXP.SETSTAT]: 'setstat' }[type];
           return this.op(id, op, [p], at);
         }
         case FXP.RENAME:

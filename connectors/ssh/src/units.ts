@@ -41,9 +41,9 @@ export interface ExecUnits {
 /** The units of an exec request. */
 export function execUnits(line: string): ExecUnits {
   const { commands } = parseCommandLine(line);
-  const single = commands.length === 1 && !commands[0]!.opaque ? commands[0]! : null;
+  const single = commands.length === 1 && !commands[0].opaque ? commands[0] : null;
   const scp = single ? scpRequest(single.argv) : null;
-  const prog = single ? programName(single.argv[0]!) : '';
+  const prog = single ? programName(single.argv[0]) : '';
   const sftpServer = single !== null && (prog === 'sftp-server' || prog === 'internal-sftp');
   const channel: Channel = scp ? 'scp' : sftpServer ? 'sftp' : 'exec';
   const first = commands[0];
@@ -52,7 +52,7 @@ export function execUnits(line: string): ExecUnits {
     text: line,
     match: {
       channel,
-      command: line.trim(),
+      command: single ? [...new Set([line.trim(), ...commandForms(single.argv, single.text)])] : line.trim(),
       program: programs(first?.argv[0]),
       ...(scp ? { path: scp.target } : {}),
     },
@@ -60,7 +60,7 @@ export function execUnits(line: string): ExecUnits {
       text: line,
       line,
       channel,
-      program: first ? programName(first.argv[0]!) : '',
+      program: first ? programName(first.argv[0]) : '',
       argv: first?.argv ?? [],
       commands: commands.map((c) => c.text),
       ...(scp ? { path: scp.target, direction: scp.direction } : {}),
@@ -98,7 +98,12 @@ export function subsystemUnit(name: string): Unit {
 
 export function forwardUnit(host: string, port: number, origin: { host: string; port: number }): Unit {
   const text = `direct-tcpip ${host.includes(':') ? `[${host}]` : host}:${port}`;
-  return { type: 'command', text, match: { channel: 'direct-tcpip', command: text }, context: { text, channel: 'direct-tcpip', host, port, origin_host: origin.host, origin_port: origin.port } };
+  return {
+    type: 'command',
+    text,
+    match: { channel: 'direct-tcpip', command: text },
+    context: { text, channel: 'direct-tcpip', host, port, origin_host: origin.host, origin_port: origin.port },
+  };
 }
 
 /** One judged SFTP request (open, remove, rename, …). */
@@ -108,7 +113,14 @@ export function sftpUnit(op: string, paths: readonly string[], unresolved: boole
     type: 'command',
     text,
     match: { channel: 'sftp', command: text, program: 'sftp', path: [...paths] },
-    context: { text, channel: 'sftp', operation: op, path: paths[0] ?? '', paths: [...paths], ...(unresolved ? { opaque: true, opaqueReason: 'a relative path before the working folder is known' } : {}) },
+    context: {
+      text,
+      channel: 'sftp',
+      operation: op,
+      path: paths[0] ?? '',
+      paths: [...paths],
+      ...(unresolved ? { opaque: true, opaqueReason: 'a relative path before the working folder is known' } : {}),
+    },
   };
 }
 

@@ -97,7 +97,11 @@ export function connectUpstream(t: UpstreamTarget): Promise<UpstreamResult> {
           return false;
         }
         if (t.tofuFile === null) {
-          hostKeyFailure = { code: 'upstream.host_key', message: `${name} is not in known_hosts (presented ${presented.type} ${presented.fingerprint}); refusing to log in`, presented };
+          hostKeyFailure = {
+            code: 'upstream.host_key',
+            message: `${name} is not in known_hosts (presented ${presented.type} ${presented.fingerprint}); refusing to log in`,
+            presented,
+          };
           return false;
         }
         mkdirSync(dirname(t.tofuFile), { recursive: true, mode: 0o700 });
@@ -109,7 +113,8 @@ export function connectUpstream(t: UpstreamTarget): Promise<UpstreamResult> {
     client.once('ready', () => done({ ok: true, client, ...(tofu ? { tofu } : {}) }));
     client.once('error', (e: Error & { level?: string }) => {
       if (hostKeyFailure) return done({ ok: false, error: hostKeyFailure });
-      if (e.level === 'client-authentication') return done({ ok: false, error: { code: 'upstream.auth', message: `the target ${name} refused the gateway's credential for ${t.user}` } });
+      if (e.level === 'client-authentication')
+        return done({ ok: false, error: { code: 'upstream.auth', message: `the target ${name} refused the gateway's credential for ${t.user}` } });
       if (e.level === 'client-socket' || e.level === 'client-timeout' || /timed out|ECONNREFUSED|EHOSTUNREACH|ENOTFOUND/.test(e.message)) {
         return done({ ok: false, error: { code: 'upstream.unreachable', message: `cannot reach the target ${name}: ${e.message}` } });
       }

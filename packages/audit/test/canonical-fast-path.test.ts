@@ -33,6 +33,7 @@ t.test('hand-picked shapes', async (t) => {
   tooDeep = { b: [tooDeep] };
   const nullProto = Object.assign(Object.create(null) as object, { b: 1, a: 2 });
   const arrWithToJSON = Object.assign([1, { b: 1, a: 2 }], { toJSON: () => 'x' });
+  // eslint-disable-next-line no-sparse-arrays -- the hole is what this case tests
   const sparse = [1, , 3];
   const protoKey = JSON.parse('{"__proto__":{"b":1,"a":2},"a":1}') as unknown;
   const protoKeySorted = JSON.parse('{"__proto__":1,"a":{"b":1,"a":2}}') as unknown;

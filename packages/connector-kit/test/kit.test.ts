@@ -12,7 +12,7 @@ import { socketPair } from '../src/testing.js';
 /** Frames are whole chunks: enough to exercise the pump's flow control. */
 class ChunkFramer implements Framer<Buffer> {
   private chunks: Buffer[] = [];
-  error: unknown | null = null;
+  error: unknown = null;
   push(c: Buffer): void {
     this.chunks.push(c);
   }
@@ -70,7 +70,7 @@ t.test('a slow caller pauses the upstream: the pump holds a bounded amount', asy
 });
 
 t.test('a connector that waits stops reading that side until its promise settles', async (t) => {
-  const { callerEnd, relayClient, relayUpstream, upstreamEnd } = await relaySockets(t);
+  const { callerEnd, relayClient, relayUpstream } = await relaySockets(t);
   let release: () => void = () => {};
   const seen: string[] = [];
   const pump: FramePump<Buffer> = new FramePump<Buffer>(relayClient, relayUpstream, new ChunkFramer(), new ChunkFramer(), {

@@ -44,7 +44,7 @@ export async function fetchJson(url: URL, opts: FetchJsonOptions): Promise<Resul
 
 async function readBounded(res: Response, maxBytes: number): Promise<Result<string>> {
   if (!res.body) return ok('');
-  const reader = res.body.getReader();
+  const reader: ReadableStreamDefaultReader<Uint8Array> = res.body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
   for (;;) {

@@ -69,7 +69,12 @@ export class SshKeyIdentities {
     for (const [i, c] of cas.entries()) {
       try {
         const parsed = parsePublicKeyLine(c.key);
-        this.cas.push({ blob: parsed.blob, fingerprint: sshFingerprint(parsed.blob), groupsFromPrincipals: c.groups_from === 'principals', groups: Object.freeze([...(c.groups ?? [])]) });
+        this.cas.push({
+          blob: parsed.blob,
+          fingerprint: sshFingerprint(parsed.blob),
+          groupsFromPrincipals: c.groups_from === 'principals',
+          groups: Object.freeze([...(c.groups ?? [])]),
+        });
       } catch (e) {
         logger.error({ entry: i, reason: (e as Error).message }, 'identity.ssh_user_ca: CA key ignored');
       }

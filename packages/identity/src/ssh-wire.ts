@@ -58,7 +58,7 @@ export class WireReader {
   /** An mpint as unsigned big-endian bytes without leading zeros (negative values refused). */
   mpint(): Buffer {
     const b = this.bytes();
-    if (b.length > 0 && (b[0]! & 0x80) !== 0) throw new SshWireError('negative mpint');
+    if (b.length > 0 && (b[0] & 0x80) !== 0) throw new SshWireError('negative mpint');
     let i = 0;
     while (i < b.length && b[i] === 0) i++;
     return b.subarray(i);
@@ -133,7 +133,7 @@ export function parsePublicKeyBlob(blob: Buffer): SshPublicKey {
 export function parsePublicKeyLine(line: string): SshPublicKey & { comment: string } {
   const m = /^(\S+)\s+([A-Za-z0-9+/]+={0,2})(?:\s+(.*))?$/.exec(line.trim());
   if (!m) throw new SshWireError('not an OpenSSH public key line');
-  const blob = Buffer.from(m[2]!, 'base64');
+  const blob = Buffer.from(m[2], 'base64');
   const key = parsePublicKeyBlob(blob);
   if (key.type !== m[1]) throw new SshWireError(`key type ${m[1]} does not match its blob (${key.type})`);
   return { ...key, comment: m[3] ?? '' };
@@ -158,7 +158,7 @@ export function verifySshSignature(key: SshPublicKey, data: Buffer, signature: S
         const hash = RSA_SIG[algo];
         return hash !== undefined && cryptoVerify(hash, data, key.key, sig);
       }
-      const curve = CURVES[key.type]!;
+      const curve = CURVES[key.type];
       if (algo !== key.type) return false;
       const rs = new WireReader(sig);
       const rr = rs.mpint();
@@ -175,7 +175,7 @@ export function verifySshSignature(key: SshPublicKey, data: Buffer, signature: S
       if (algorithm !== 'ssh-rsa' || (signature.hash !== 'sha256' && signature.hash !== 'sha512')) return false;
       return cryptoVerify(signature.hash, data, key.key, bytes);
     }
-    const curve = CURVES[key.type]!;
+    const curve = CURVES[key.type];
     return algorithm === key.type && cryptoVerify(curve.hash, data, { key: key.key, dsaEncoding: 'der' }, bytes);
   } catch {
     return false;

@@ -5,7 +5,7 @@
  */
 import t from 'tap';
 import { createAuthenticator, type IdentityConfig } from '@gatehouse/identity';
-import { makeKey, sign, startKeyServer, testClock, type KeyServer } from './helpers/key-server.js';
+import { makeKey, sign, startKeyServer, testClock } from './helpers/key-server.js';
 
 const code = (r: { ok: boolean; error?: { code: string } }) => (r.ok ? 'ok' : r.error!.code);
 

@@ -8,7 +8,7 @@ import { err, matchesSelector, ok } from '@gatehouse/core';
 import { detectors, type DetectorName } from './detectors.js';
 import { JsonMasker, type PathRule } from './json-mask.js';
 import { parseJsonPath } from './json-path.js';
-import { STRATEGY_NAMES, strategyFor, type Strategy, type StrategyName } from './strategies.js';
+import { STRATEGY_NAMES, strategyFor, type Strategy } from './strategies.js';
 import { maskWithDetectors, type ActiveDetector } from './text-mask.js';
 
 export interface CompileMaskingOptions {
@@ -163,7 +163,7 @@ class RuleSetMasker implements Masker {
   }
 
   planColumns(names: readonly string[], origins?: readonly (ColumnOrigin | null)[]): ColumnMaskPlan {
-    const columns: (ValueMask | null)[] = new Array(names.length);
+    const columns = new Array<ValueMask | null>(names.length);
     let any = false;
     for (let i = 0; i < names.length; i++) {
       const m = this.columnMask(names[i], origins?.[i] ?? null);

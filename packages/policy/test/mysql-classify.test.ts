@@ -42,6 +42,9 @@ t.test('kinds, tables and where read the same as on PostgreSQL', async (t) => {
     ['EXECUTE s', ['execute'], [], 'n/a'],
     ["LOAD DATA LOCAL INFILE '/x' INTO TABLE t", ['copy', 'insert'], ['t'], 'n/a'],
     ['LOCK TABLES t READ', ['lock'], ['t'], 'n/a'],
+    ["SELECT a FROM t INTO OUTFILE '/tmp/x'", ['copy'], ['t'], 'n/a'],
+    ["SELECT a FROM t INTO DUMPFILE '/tmp/x'", ['copy'], ['t'], 'n/a'],
+    ['HANDLER t READ FIRST', ['select'], ['t'], 'n/a'],
     ['WITH x AS (SELECT * FROM cards) SELECT a FROM x', ['select'], ['cards'], 'n/a'],
   ];
   for (const [sql, kinds, tables, where] of cases) {
@@ -51,14 +54,17 @@ t.test('kinds, tables and where read the same as on PostgreSQL', async (t) => {
 });
 
 t.test('multi-statement texts split where the server splits them', async (t) => {
-  const r = classifyMysql("SELECT 'a;b' AS x; SELECT \"c;d\"; -- ; DROP TABLE t\nSELECT 3 # ; DROP TABLE u\n; SELECT `e;f` FROM t");
+  const r = classifyMysql('SELECT \'a;b\' AS x; SELECT "c;d"; -- ; DROP TABLE t\nSELECT 3 # ; DROP TABLE u\n; SELECT `e;f` FROM t');
   t.ok(r.ok);
   if (!r.ok) return;
   t.same(
     r.value.map((s) => s.kinds[0]),
     ['select', 'select', 'select', 'select'],
   );
-  t.notOk(r.value.some((s) => s.kinds.includes('drop')), 'comments hide nothing and are nothing');
+  t.notOk(
+    r.value.some((s) => s.kinds.includes('drop')),
+    'comments hide nothing and are nothing',
+  );
   const dashes = classifyMysql('SELECT 1 --; DROP TABLE t');
   t.ok(dashes.ok && dashes.value.some((s) => s.kinds.includes('drop')), '"--" without a space is no comment in MySQL');
 });
@@ -84,6 +90,18 @@ t.test('procedural code and dynamic SQL are opaque, with the kinds found inside'
   t.ok(one('PREPARE s FROM @sql').opaque);
   t.ok(one("EXECUTE IMMEDIATE 'DROP TABLE t'").opaque);
   t.notOk(one("PREPARE s FROM 'SELECT 1'").opaque);
+  const ev = one('ALTER EVENT e DO DELETE FROM t');
+  t.same([ev.opaque, ev.kinds], [true, ['alter', 'delete']], 'ALTER EVENT … DO is procedural code');
+});
+
+t.test('keyword-table statements cannot carry another statement', async (t) => {
+  const s = one('SET STATEMENT max_statement_time=1 FOR DROP TABLE cards');
+  t.same([s.kind, s.kinds, s.tables], ['drop', ['drop', 'set'], ['cards']], 'SET STATEMENT … FOR is judged as its statement');
+  t.same(one('SET STATEMENT max_statement_time=1 FOR SELECT card_number FROM cards').columns.output, ['card_number']);
+  t.notOk(classifyMysql("SHOW TABLES WHERE (SELECT card_number FROM cards LIMIT 1) LIKE '4%'").ok, 'a SHOW with a subquery is not classified by keyword');
+  t.notOk(classifyMysql('SET @a = 1 FOR DELETE FROM t').ok);
+  t.same(one("SET SESSION sql_mode = 'ANSI', @a = 1").kinds, ['set']);
+  t.same(one('SHOW FULL PROCESSLIST').columns.relations, ['information_schema.processlist']);
 });
 
 t.test('column use for restricted SQL', async (t) => {
@@ -116,4 +134,23 @@ t.test('parse errors; NO_BACKSLASH_ESCAPES; units are cached and frozen', async 
   t.ok(a.ok && Object.isFrozen(a.value[0]));
   t.ok(a.ok && a.value[0].match.database === 'shop');
   t.same(classifyMysql('  ; -- nothing\n').ok && classifyMysql('  ; -- nothing\n'), { ok: true, value: [] });
+});
+
+t.test('statements differing only in literals share one classification, where literals cannot change it', async (t) => {
+  const u = (sql: string) => {
+    const r = mysqlUnits(sql);
+    if (!r.ok) throw new Error(r.error.message);
+    return r.value[0];
+  };
+  t.equal(u('SELECT c FROM shape_t WHERE id = 1').text, 'SELECT c FROM shape_t WHERE id = 1');
+  t.equal(u('SELECT c FROM shape_t WHERE id = 2').text, 'SELECT c FROM shape_t WHERE id = 2', 'its own text');
+  t.equal(u('DELETE FROM shape_t WHERE 1 = 2').match.where, 'present');
+  t.equal(u('DELETE FROM shape_t WHERE 1 = 1').match.where, 'trivial', 'literal against literal is never a shared shape');
+  t.equal(u('DELETE FROM shape_t WHERE id = 5').match.where, 'present');
+  t.equal(u('DELETE FROM shape_t WHERE id = 6').match.where, 'present');
+  const a = u('SELECT card_number, id FROM shape_t ORDER BY 2').context.columns as { expr: string[] };
+  const b = u('SELECT card_number, id FROM shape_t ORDER BY 1').context.columns as { expr: string[] };
+  t.same([a.expr, b.expr], [['id'], ['card_number']], 'ORDER BY positions are part of the shape');
+  t.same(u("PREPARE s FROM 'SELECT 1'").match.statement, ['prepare']);
+  t.same(u("PREPARE s FROM 'DELETE FROM t'").match.statement, ['prepare', 'delete'], 'a PREPARE string is never a shared shape');
 });

@@ -10,7 +10,7 @@
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { startTestGateway, TOKENS, type TestGateway } from '../../lib/gateway.js';
+import { connectorsYaml, connectorYaml, startTestGateway, TOKENS, type TestGateway } from '../../lib/gateway.js';
 import { startNginx, type Nginx } from '../../e2e/http/nginx.js';
 
 const run = promisify(execFile);
@@ -64,23 +64,17 @@ async function main(): Promise<void> {
   const upstream = await startNginx(`location / { default_type application/json; return 200 '${body}'; }`);
   const nginxProxy = await startNginxProxy(upstream.port);
   const gateways: { name: string; tg: TestGateway }[] = [];
-  const mk = async (name: string, masking: string, durability = 'strict') => {
-    const tg = await startTestGateway({
-      yaml: `
-audit: { durability: ${durability} }
-connectors:
-  - name: api
-    type: http
-    listen: 127.0.0.1:0
-    upstream: { url: ${upstream.url}, headers: { Authorization: "Bearer upstream-key-0123456789" } }
-    allow: [ { groups: [payments] } ]
-    rules:
-      - { name: no-delete, match: { method: [DELETE] }, action: deny }
-${masking}`,
+  const mk = async (name: string, masking: string[], durability = 'strict') => {
+    const api = connectorYaml({
+      type: 'http',
+      name: 'api',
+      upstream: `{ url: ${upstream.url}, headers: { Authorization: "Bearer upstream-key-0123456789" } }`,
+      rules: ['{ name: no-delete, match: { method: [DELETE] }, action: deny }'],
+      masking,
     });
+    const tg = await startTestGateway({ yaml: connectorsYaml([api], `{ durability: ${durability} }`) });
     gateways.push({ name, tg });
-    const { host, port } = tg.address('api');
-    return `http://${host}:${port}/v1/customers/7`;
+    return `${tg.url('api')}/v1/customers/7`;
   };
   const results: Result[] = [];
   const want = (n: string) => ONLY.length === 0 || ONLY.includes(n);
@@ -88,11 +82,11 @@ ${masking}`,
     if (want('direct')) results.push(await wrk('direct', `${upstream.url}/v1/customers/7`));
     if (want('nginx-proxy')) results.push(await wrk('nginx-proxy', `${nginxProxy.url}/v1/customers/7`));
     const auth = [`Authorization: Bearer ${TOKENS.billing}`];
-    if (want('gatehouse')) results.push(await wrk('gatehouse', await mk('gatehouse', ''), auth));
+    if (want('gatehouse')) results.push(await wrk('gatehouse', await mk('gatehouse', []), auth));
     // Batched durability separates the connector's own cost from the fsync wait of strict mode.
-    if (want('gatehouse-batched')) results.push(await wrk('gatehouse-batched', await mk('gatehouse-batched', '', 'batched'), auth));
+    if (want('gatehouse-batched')) results.push(await wrk('gatehouse-batched', await mk('gatehouse-batched', [], 'batched'), auth));
     if (want('gatehouse-masking')) {
-      const url = await mk('gatehouse-masking', '    masking:\n      - { json: ["$.card.last4"], with: redact }\n      - { detectors: [email], with: redact }');
+      const url = await mk('gatehouse-masking', ['{ json: ["$.card.last4"], with: redact }', '{ detectors: [email], with: redact }']);
       results.push(await wrk('gatehouse-masking', url, auth));
     }
   } finally {

@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
-import { openAuditLog } from '@gatehouse/audit';
+import type { AuditEvent } from '@gatehouse/core';
+import { writeStatements } from '../../lib/audit.js';
 
 const BIN = fileURLToPath(new URL('../../../../gateway/bin/gatehouse.js', import.meta.url));
 const run = (args: string[], env: NodeJS.ProcessEnv = {}) => spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 30_000 });
@@ -63,20 +64,8 @@ t.test('audit verify, checkpoint, prove, verify-proof — and tampering is caugh
   const dir = mkdtempSync(join(tmpdir(), 'gh-cli-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const cfg = configIn(dir);
-  const log = await openAuditLog({ dataDir: join(dir, 'data'), durability: 'strict', windowMs: 5, checkpointIntervalSec: 60, origin: 'cli-test' });
-  for (let i = 0; i < 20; i++) {
-    await log.append({
-      time: new Date().toISOString(),
-      kind: 'unit',
-      connector: 'db',
-      protocol: 'postgres',
-      session: '00000000-0000-4000-8000-000000000002',
-      identity: null,
-      unit: { type: 'statement', text: `select ${i}` },
-      decision: { action: 'allow' },
-    });
-  }
-  await log.close();
+  const texts = Array.from({ length: 20 }, (_, i) => `select ${i}`);
+  await writeStatements(join(dir, 'data'), 'cli-test', '00000000-0000-4000-8000-000000000002', texts);
 
   const verify = run(['audit', 'verify', '-c', cfg]);
   t.equal(verify.status, 0, verify.stderr);
@@ -89,7 +78,7 @@ t.test('audit verify, checkpoint, prove, verify-proof — and tampering is caugh
 
   const exp = run(['audit', 'export', '-c', cfg]);
   t.equal(exp.stdout.trim().split('\n').length, 20, 'export prints one JSON line per event');
-  t.equal(JSON.parse(exp.stdout.split('\n')[3]).unit.text, 'select 3');
+  t.equal((JSON.parse(exp.stdout.split('\n')[3]) as AuditEvent).unit?.text, 'select 3');
 
   const proof = run(['audit', 'prove', '-c', cfg, '7']);
   t.equal(proof.status, 0, proof.stderr);
@@ -99,7 +88,7 @@ t.test('audit verify, checkpoint, prove, verify-proof — and tampering is caugh
   t.match(vp.stdout, /event 7 is included/);
 
   // An investigator's copy of an edited proof must fail.
-  const bundle = JSON.parse(proof.stdout);
+  const bundle = JSON.parse(proof.stdout) as { event: { unit: { text: string } } };
   bundle.event.unit.text = 'select 700';
   writeFileSync(join(dir, 'bad-proof.json'), JSON.stringify(bundle));
   t.equal(run(['audit', 'verify-proof', join(dir, 'bad-proof.json'), '--key', join(dir, 'data', 'audit-key.pub')]).status, 1);

@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { readEvents } from '@gatehouse/audit';
-import { startTestGateway, TOKENS } from '../../lib/gateway.js';
+import { connectorsYaml, connectorYaml, startTestGateway, TOKENS } from '../../lib/gateway.js';
 import { startNginx } from './nginx.js';
 
 const run = promisify(execFile);
@@ -31,25 +31,19 @@ t.test('http connector in front of nginx', async (t) => {
   );
   const tg = await startTestGateway({
     env: { BILLING_API_KEY: 'sk_live_upstream_key_123456' },
-    yaml: `
-audit: { durability: strict }
-connectors:
-  - name: billing-api
-    type: http
-    listen: 127.0.0.1:0
-    upstream:
-      url: ${nginx.url}
-      headers: { Authorization: "Bearer \${env:BILLING_API_KEY}" }
-      timeout: 5s
-    allow: [ { groups: [payments] } ]
-    rules:
-      - { name: no-customer-delete, match: { method: [DELETE], path: "/v1/customers/*" }, action: deny }
-      - { name: big-refunds, when: 'request.json.amount > 1000', match: { method: [POST], path: /v1/refunds }, action: review }
-      - { name: contractors-read-only, when: 'identity.groups.exists(g, g == "contractors") && request.method != "GET"', action: deny }
-    masking:
-      - { json: ["$.card.number", "$..ssn"], with: last4, exempt: { groups: [analysts] } }
-      - { detectors: [email], with: redact, exempt: { groups: [analysts] } }
-`,
+    yaml: connectorsYaml([
+      connectorYaml({
+        type: 'http',
+        name: 'billing-api',
+        upstream: `{ url: ${nginx.url}, headers: { Authorization: "Bearer \${env:BILLING_API_KEY}" }, timeout: 5s }`,
+        rules: [
+          '{ name: no-customer-delete, match: { method: [DELETE], path: "/v1/customers/*" }, action: deny }',
+          "{ name: big-refunds, when: 'request.json.amount > 1000', match: { method: [POST], path: /v1/refunds }, action: review }",
+          `{ name: contractors-read-only, when: 'identity.groups.exists(g, g == "contractors") && request.method != "GET"', action: deny }`,
+        ],
+        masking: ['{ json: ["$.card.number", "$..ssn"], with: last4, exempt: { groups: [analysts] } }', '{ detectors: [email], with: redact, exempt: { groups: [analysts] } }'],
+      }),
+    ]),
   });
   t.teardown(async () => {
     await tg.stop();
@@ -123,7 +117,7 @@ connectors:
     const refunds = unitsByText.filter((e) => e.unit?.text === 'POST /v1/refunds');
     t.equal(refunds.length, 3);
     const okRefund = refunds.find((e) => e.result?.status === 201)!;
-    const attrs = okRefund.unit?.attributes as Record<string, any>;
+    const attrs = okRefund.unit?.attributes as { upstream: string; headers: Record<string, string>; body: string };
     t.equal(attrs.upstream, nginx.url);
     t.equal(attrs.headers.authorization, '[removed]');
     t.notMatch(attrs.body, /bob@example\.com/, 'request body sample masked by the detectors');

@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { readEvents } from '@gatehouse/audit';
 import { filesUnder } from '../../lib/files.js';
-import { startTestGateway, TOKENS } from '../../lib/gateway.js';
+import { connectorsYaml, connectorYaml, startTestGateway, TOKENS } from '../../lib/gateway.js';
 import { startNginx } from './nginx.js';
 
 const run = promisify(execFile);
@@ -48,20 +48,15 @@ t.test('masked caller against nginx: every body type and target trick masked or 
     },
   );
   const tg = await startTestGateway({
-    yaml: `
-audit: { durability: strict }
-connectors:
-  - name: billing-api
-    type: http
-    listen: 127.0.0.1:0
-    upstream: { url: ${nginx.url}, timeout: 5s }
-    allow: [ { groups: [payments] } ]
-    rules:
-      - { name: no-customer-delete, match: { method: [DELETE], path: "/v1/customers/*" }, action: deny }
-    masking:
-      - { json: ["$..ssn"], with: last4, exempt: { groups: [analysts] } }
-      - { detectors: [credit_card], with: last4, exempt: { groups: [analysts] } }
-`,
+    yaml: connectorsYaml([
+      connectorYaml({
+        type: 'http',
+        name: 'billing-api',
+        upstream: `{ url: ${nginx.url}, timeout: 5s }`,
+        rules: ['{ name: no-customer-delete, match: { method: [DELETE], path: "/v1/customers/*" }, action: deny }'],
+        masking: ['{ json: ["$..ssn"], with: last4, exempt: { groups: [analysts] } }', '{ detectors: [credit_card], with: last4, exempt: { groups: [analysts] } }'],
+      }),
+    ]),
   });
   t.teardown(async () => {
     await tg.stop();
@@ -82,7 +77,7 @@ connectors:
     const [a, b] = nd.body
       .trim()
       .split('\n')
-      .map((l) => JSON.parse(l) as Record<string, any>);
+      .map((l) => JSON.parse(l) as { ssn: string; note?: string; card: { number: string } });
     t.equal(a.ssn, '***-**-1120', 'JSON-path rule on line 1');
     t.equal(a.card.number, '************1111');
     t.equal(b.ssn, '***-**-6789', 'and on line 2');

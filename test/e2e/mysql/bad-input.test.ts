@@ -10,6 +10,7 @@ import { connect } from 'node:net';
 import { readEvents } from '@gatehouse/audit';
 import { startTestGateway, TOKENS } from '../../lib/gateway.js';
 import { gatewayConn } from './my-env.js';
+import { encode } from '@gatehouse/connector-mysql';
 import { errText, query, RawClient } from './raw-client.js';
 
 t.test('bad input', async (t) => {
@@ -49,6 +50,27 @@ connectors:
     await stillWorks('garbage');
   });
 
+  t.test('bytes sent in clear behind the SSL request go to TLS, never read as MySQL packets', async (t) => {
+    const c = await RawClient.open(addr);
+    await c.next();
+    const ssl = Buffer.alloc(32);
+    ssl.writeUInt32LE(512 | 2048 | 32768 | (1 << 19), 0);
+    ssl[8] = 45;
+    const head = Buffer.alloc(32);
+    head.writeUInt32LE(512 | 32768 | (1 << 19), 0);
+    head[8] = 45;
+    const pw = Buffer.from(TOKENS.billing + '\0');
+    const response = Buffer.concat([head, Buffer.from('app\0'), Buffer.from([pw.length]), pw, Buffer.from('mysql_clear_password\0')]);
+    // The SSL request and, in the same write, a clear-text handshake response (as if the upgrade were done).
+    c.write(Buffer.concat([encode(ssl, 1), encode(response, 2)]));
+    const got = await c.next(3000);
+    t.notOk(got && got.payload[0] === 0x00, 'no login');
+    const started = Date.now();
+    while (!c.closed && Date.now() - started < 3000) await new Promise((r) => setTimeout(r, 50));
+    t.ok(c.closed, 'closed by the gateway');
+    await stillWorks('bytes behind the SSL request');
+  });
+
   t.test('half a handshake and a stalled TLS handshake time out', async (t) => {
     const half = await RawClient.open(addr);
     await half.next();
@@ -79,7 +101,10 @@ connectors:
     t.match(errText(await unsupported.next()), /not supported through the gateway/);
     unsupported.send(query('SELECT 7'));
     const rest = await unsupported.until((p) => p.payload[0] === 0xfe && p.payload.length < 9);
-    t.ok(rest.some((p) => p.payload.toString().includes('7')), 'the session continues');
+    t.ok(
+      rest.some((p) => p.payload.toString().includes('7')),
+      'the session continues',
+    );
     unsupported.close();
     // Raw bytes that never form a packet header on a logged-in session: just wait, then close.
     const s = connect(addr.port, addr.host);
@@ -105,12 +130,27 @@ connectors:
   t.test('audit recorded the protocol errors', async (t) => {
     await new Promise((r) => setTimeout(r, 200));
     const errors = readEvents(tg.dataDir, { connector: 'my', kind: 'protocol.error', limit: 1000 }).map((e) => String(e.meta?.error));
-    t.ok(errors.some((m) => /bad handshake/.test(m)), 'garbage');
-    t.ok(errors.some((m) => /malformed handshake response|pre-4.1/.test(m)), 'malformed handshake');
+    t.ok(
+      errors.some((m) => /bad handshake/.test(m)),
+      'garbage',
+    );
+    t.ok(
+      errors.some((m) => /malformed handshake response|pre-4.1/.test(m)),
+      'malformed handshake',
+    );
     t.ok(errors.filter((m) => /startup timeout/.test(m)).length >= 2, 'half handshake and stalled TLS');
-    t.ok(errors.some((m) => /exceeds max_message_bytes/.test(m)), 'oversized');
-    t.ok(errors.some((m) => /out of sequence/.test(m)), 'out of sequence');
+    t.ok(
+      errors.some((m) => /exceeds max_message_bytes/.test(m)),
+      'oversized',
+    );
+    t.ok(
+      errors.some((m) => /out of sequence/.test(m)),
+      'out of sequence',
+    );
     const units = readEvents(tg.dataDir, { connector: 'my', kind: 'unit', limit: 1000 });
-    t.ok(units.some((e) => e.decision?.rule === 'unsupported-command'), 'the unsupported command is a refused unit');
+    t.ok(
+      units.some((e) => e.decision?.rule === 'unsupported-command'),
+      'the unsupported command is a refused unit',
+    );
   });
 });

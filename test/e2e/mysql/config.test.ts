@@ -47,7 +47,10 @@ t.test('by_group, limits and on_parse_error: allow, against the local MariaDB', 
   const db = await createTestDb('mycfg');
   const masked = `${db.user}_m`;
   const root = await mysql.createConnection(ROOT);
-  await direct(db, `CREATE TABLE cards (id INT PRIMARY KEY, holder VARCHAR(20), card_number VARCHAR(32), big MEDIUMTEXT); INSERT INTO cards VALUES (1, 'Ada', '4111111111111111', REPEAT('x', 100000))`);
+  await direct(
+    db,
+    `CREATE TABLE cards (id INT PRIMARY KEY, holder VARCHAR(20), card_number VARCHAR(32), big MEDIUMTEXT); INSERT INTO cards VALUES (1, 'Ada', '4111111111111111', REPEAT('x', 100000))`,
+  );
   await root.query(`CREATE USER '${masked}'@'%' IDENTIFIED BY '${db.password}'`);
   await root.query(`GRANT SELECT (id, holder) ON \`${db.database}\`.cards TO '${masked}'@'%'`);
   const tg = await startTestGateway({

@@ -3,8 +3,12 @@
  * (with a password: the gateway's upstream credential) on the local server (127.0.0.1:3306,
  * root without a password), and helpers that run the real `mariadb` CLI and mysql2.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 
 export const ROOT = { host: '127.0.0.1', port: 3306, user: 'root' };
@@ -72,9 +76,14 @@ export interface Run {
 /** The real `mariadb` CLI through the gateway (batch mode), `input` on stdin. */
 export function mariadb(addr: { host: string; port: number }, token: string, args: string[], input?: string): Promise<Run> {
   return new Promise((resolve) => {
-    const child = execFile('mariadb', ['-h', addr.host, '-P', String(addr.port), '-u', 'app', `-p${token}`, '--batch', '--skip-column-names', ...args], { timeout: 20_000, encoding: 'utf8' }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
-    });
+    const child = execFile(
+      'mariadb',
+      ['-h', addr.host, '-P', String(addr.port), '-u', 'app', `-p${token}`, '--batch', '--skip-column-names', ...args],
+      { timeout: 20_000, encoding: 'utf8' },
+      (err, stdout, stderr) => {
+        resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
+      },
+    );
     if (input !== undefined) child.stdin?.end(input);
     else child.stdin?.end();
   });
@@ -86,14 +95,9 @@ export function mariadb(addr: { host: string; port: number }, token: string, arg
  * pid) at teardown.
  */
 export async function startTlsMariadb(t: { teardown(fn: () => unknown): void }, pki: { file(name: string): string }): Promise<{ address: string; user: string; password: string }> {
-  const { mkdtempSync, readFileSync, rmSync } = await import('node:fs');
-  const { tmpdir } = await import('node:os');
-  const { join } = await import('node:path');
-  const { createServer } = await import('node:net');
-  const { spawn } = await import('node:child_process');
   const dir = mkdtempSync(join(tmpdir(), 'gh-mariadb-tls-'));
   const run = (cmd: string, args: string[]) =>
-    new Promise<void>((resolve, reject) => execFile(cmd, args, { timeout: 60_000 }, (e) => (e ? reject(e) : resolve())));
+    new Promise<void>((resolve, reject) => execFile(cmd, args, { timeout: 60_000 }, (e) => (e ? reject(new Error(e.message)) : resolve())));
   await run('mariadb-install-db', ['--no-defaults', `--datadir=${dir}/data`, '--auth-root-authentication-method=normal', '--skip-test-db', '--user=root']);
   const port = await new Promise<number>((resolve) => {
     const s = createServer().listen(0, '127.0.0.1', () => {
@@ -103,7 +107,18 @@ export async function startTlsMariadb(t: { teardown(fn: () => unknown): void }, 
   });
   const child = spawn(
     'mariadbd',
-    ['--no-defaults', `--datadir=${dir}/data`, `--port=${port}`, '--bind-address=127.0.0.1', `--socket=${dir}/sock`, `--pid-file=${dir}/pid`, `--ssl-cert=${pki.file('server.crt')}`, `--ssl-key=${pki.file('server.key')}`, '--user=root', '--skip-name-resolve'],
+    [
+      '--no-defaults',
+      `--datadir=${dir}/data`,
+      `--port=${port}`,
+      '--bind-address=127.0.0.1',
+      `--socket=${dir}/sock`,
+      `--pid-file=${dir}/pid`,
+      `--ssl-cert=${pki.file('server.crt')}`,
+      `--ssl-key=${pki.file('server.key')}`,
+      '--user=root',
+      '--skip-name-resolve',
+    ],
     { stdio: 'ignore', detached: false },
   );
   t.teardown(async () => {
@@ -120,7 +135,7 @@ export async function startTlsMariadb(t: { teardown(fn: () => unknown): void }, 
       await c.end();
       break;
     } catch (e) {
-      if (i > 100) throw new Error(`throwaway MariaDB did not start: ${(e as Error).message}; ${readFileSync(`${dir}/data/${'mariadb'}.err`, 'utf8').slice(-500)}`);
+      if (i > 100) throw new Error(`throwaway MariaDB did not start: ${(e as Error).message}`, { cause: e });
       await new Promise((r) => setTimeout(r, 100));
     }
   }

@@ -26,6 +26,7 @@ connectors:
     upstream: { address: 127.0.0.1:3306, database: ${db.database}, user: ${db.user}, password: "\${env:MYSQL_PASSWORD}", tls: { mode: prefer } }
     allow: [ { groups: [payments] } ]
     rules:
+      - { name: imports, match: { statement: [copy], tables: [imports] }, when: '"analysts" in identity.groups', action: allow }
       - { name: no-ddl, match: { statement: [drop, truncate] }, action: deny }
       - { name: bulk-write, match: { statement: [delete, update], where: absent }, action: review }
       - { name: no-vault, match: { tables: ["vault", "*.vault"] }, action: deny }
@@ -53,6 +54,7 @@ connectors:
     `CREATE TABLE cards (id INT PRIMARY KEY, holder VARCHAR(40), card_number VARCHAR(32) UNIQUE, account_no BIGINT, note TEXT);
      INSERT INTO cards VALUES (1, 'Ada', '${CARD}', 9876543210, 'contact ${EMAIL} please'), (2, 'Bob', '${CARD2}', 1234567890, 'no pii here');
      CREATE TABLE vault (id INT);
+     CREATE TABLE imports (id INT, name VARCHAR(20));
      CREATE VIEW card_view AS SELECT id, card_number AS cn FROM cards;
      CREATE VIEW safe_view AS SELECT id, holder FROM cards;
      CREATE FUNCTION twice(x INT) RETURNS INT DETERMINISTIC RETURN x * 2;`,
@@ -114,7 +116,11 @@ connectors:
       { id: 2, card_number: '************0004', x: '************0004', note: 'no pii here', account_no: null },
     ]);
     const [bin] = await c.execute('SELECT id, card_number AS y, account_no, note FROM cards WHERE id = ?', [1]);
-    t.same(bin, [{ id: 1, y: '************1111', account_no: null, note: 'contact [REDACTED] please' }], 'a BIGINT that cannot hold the mask is NULL (as in text rows: a client would parse the masked text as a number)');
+    t.same(
+      bin,
+      [{ id: 1, y: '************1111', account_no: null, note: 'contact [REDACTED] please' }],
+      'a BIGINT that cannot hold the mask is NULL (as in text rows: a client would parse the masked text as a number)',
+    );
     const [star] = await c.execute('SELECT * FROM cards WHERE id > ? ORDER BY id', [0]);
     t.equal((star as { card_number: string }[])[1].card_number, '************0004');
     const [view] = await c.query('SELECT id, holder FROM safe_view ORDER BY id');
@@ -217,9 +223,70 @@ connectors:
     const fetched = await raw.until(isEofOrErr);
     const rows = fetched.filter((p) => p.payload[0] === 0x00);
     t.equal(rows.length, 2, 'two binary rows');
-    t.notOk(rows.some((p) => p.payload.includes(Buffer.from(CARD))), 'fetched rows are masked');
+    t.notOk(
+      rows.some((p) => p.payload.includes(Buffer.from(CARD))),
+      'fetched rows are masked',
+    );
     t.ok(rows.some((p) => p.payload.includes(Buffer.from('************1111'))));
+    // COM_STMT_SEND_LONG_DATA, then the execute that uses it; COM_STMT_RESET; COM_STMT_CLOSE.
+    raw.send(Buffer.concat([Buffer.from([0x16]), Buffer.from("SELECT CONCAT('long:', ?) AS v")]));
+    const p2 = await raw.until((p) => p.payload[0] === 0xfe || isErr(p)); // OK, the parameter, EOF
+    await raw.until((p) => p.payload[0] === 0xfe); // the column, EOF
+    const id2 = p2[0].payload.readUInt32LE(1);
+    const longData = Buffer.alloc(7);
+    longData[0] = 0x18;
+    longData.writeUInt32LE(id2, 1);
+    raw.send(Buffer.concat([longData, Buffer.from('long-data-part')]));
+    const exec2 = Buffer.alloc(14);
+    exec2[0] = 0x17;
+    exec2.writeUInt32LE(id2, 1);
+    exec2.writeUInt32LE(1, 6);
+    exec2[10] = 0; // NULL bitmap
+    exec2[11] = 1; // new parameters bound
+    exec2[12] = 0xfd; // VAR_STRING, its value sent as long data
+    raw.send(exec2);
+    const res2 = await raw.until(isEofOrErr); // definitions (or ERR)
+    if (!isErr(res2[res2.length - 1])) res2.push(...(await raw.until(isEofOrErr))); // rows
+    t.ok(
+      res2.some((p) => p.payload.toString().includes('long:long-data-part')),
+      errText(res2[res2.length - 1]) || 'long data used',
+    );
+    const reset = Buffer.alloc(5);
+    reset[0] = 0x1a;
+    reset.writeUInt32LE(id2, 1);
+    raw.send(reset);
+    t.equal((await raw.next())?.payload[0], 0x00, 'COM_STMT_RESET: OK');
+    reset[0] = 0x19;
+    raw.send(reset); // COM_STMT_CLOSE: no answer
+    // COM_SET_OPTION, COM_STATISTICS, COM_RESET_CONNECTION, COM_PING.
+    raw.send(Buffer.from([0x1b, 0x00, 0x00]));
+    const opt = await raw.next();
+    t.ok(opt && (opt.payload[0] === 0xfe || opt.payload[0] === 0x00), 'COM_SET_OPTION');
+    raw.send(Buffer.from([0x09]));
+    t.match((await raw.next())?.payload.toString(), /Uptime/, 'COM_STATISTICS');
+    raw.send(Buffer.from([0x1f]));
+    t.equal((await raw.next())?.payload[0], 0x00, 'COM_RESET_CONNECTION');
+    raw.send(Buffer.from([0x0e]));
+    t.equal((await raw.next())?.payload[0], 0x00, 'COM_PING');
+    raw.send(query('SELECT 42'));
+    await raw.until(isEofOrErr);
+    t.ok(
+      (await raw.until(isEofOrErr)).some((p) => p.payload.toString().includes('42')),
+      'the session goes on',
+    );
     raw.close();
+  });
+
+  t.test('LOAD DATA LOCAL INFILE runs only when a rule allows it by name', async (t) => {
+    const { Readable } = await import('node:stream');
+    const factory = () => Readable.from([Buffer.from('1\tAda\n2\tBob\n')]);
+    const a = await gatewayConn(addr, TOKENS.analyst, { ...TLS, database: db.database, infileStreamFactory: factory });
+    const [r] = await a.query("LOAD DATA LOCAL INFILE 'rows.tsv' INTO TABLE imports");
+    t.equal((r as { affectedRows: number }).affectedRows, 2, 'allowed by rule "imports"');
+    await a.end();
+    const b = await gatewayConn(addr, TOKENS.billing, { ...TLS, database: db.database, infileStreamFactory: factory });
+    await t.rejects(b.query("LOAD DATA LOCAL INFILE 'rows.tsv' INTO TABLE imports"), { message: /load-data-local/ }, 'the default allow is not enough');
+    await b.end();
   });
 
   t.test('COM_CHANGE_USER logs in again with a token (mysql2 changeUser)', async (t) => {
@@ -236,7 +303,7 @@ connectors:
     await c.query("SELECT 'audit-a' AS m; SELECT 'audit-b' AS m");
     await c.execute("SELECT holder FROM cards WHERE id = ? AND note <> 'audit-exec'", [`${CARD}`]);
     await c.execute("SELECT holder FROM cards WHERE id = ? AND note <> 'audit-exec'", [2]);
-    await t.rejects(c.query("DROP TABLE vault"));
+    await t.rejects(c.query('DROP TABLE vault'));
     await c.end();
     const units = readEvents(tg.dataDir, { connector: 'orders-db', kind: 'unit', limit: 10000 });
     t.ok(units.every((e) => e.protocol === 'mysql'));
@@ -257,5 +324,25 @@ connectors:
     t.same(denied?.decision, { action: 'deny', rule: 'no-ddl' });
     const all = JSON.stringify(readEvents(tg.dataDir, { connector: 'orders-db', limit: 10000 }));
     t.notMatch(all, CARD, 'no clear card number in the audit log');
+  });
+
+  t.test('no clear masked value anywhere in data_dir (audit store, recordings)', async (t) => {
+    const { readdirSync, readFileSync, statSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const files: string[] = [];
+    const walk = (d: string) => {
+      for (const f of readdirSync(d)) {
+        const p = join(d, f);
+        if (statSync(p).isDirectory()) walk(p);
+        else files.push(p);
+      }
+    };
+    walk(tg.dataDir);
+    t.ok(files.length > 0);
+    // Only exempt callers (analysts) ever saw CARD in clear; nobody was shown CARD2 or the e-mail.
+    for (const f of files) {
+      const bytes = readFileSync(f);
+      t.notOk(bytes.includes(Buffer.from(CARD2)) || bytes.includes(Buffer.from(EMAIL)), `no clear value in ${f.slice(tg.dataDir.length)}`);
+    }
   });
 });

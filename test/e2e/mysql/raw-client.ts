@@ -54,7 +54,17 @@ export class RawClient {
   static async login(addr: { host: string; port: number }, token: string, o: { database?: string; deprecateEof?: boolean } = {}): Promise<RawClient> {
     const c = await RawClient.open(addr);
     await c.next(); // greeting
-    let caps = CAPS.LONG_PASSWORD | CAPS.LONG_FLAG | CAPS.PROTOCOL_41 | CAPS.TRANSACTIONS | CAPS.SECURE_CONNECTION | CAPS.MULTI_STATEMENTS | CAPS.MULTI_RESULTS | CAPS.PS_MULTI_RESULTS | CAPS.PLUGIN_AUTH | CAPS.PLUGIN_AUTH_LENENC_CLIENT_DATA;
+    let caps =
+      CAPS.LONG_PASSWORD |
+      CAPS.LONG_FLAG |
+      CAPS.PROTOCOL_41 |
+      CAPS.TRANSACTIONS |
+      CAPS.SECURE_CONNECTION |
+      CAPS.MULTI_STATEMENTS |
+      CAPS.MULTI_RESULTS |
+      CAPS.PS_MULTI_RESULTS |
+      CAPS.PLUGIN_AUTH |
+      CAPS.PLUGIN_AUTH_LENENC_CLIENT_DATA;
     if (o.deprecateEof) caps |= CAPS.DEPRECATE_EOF;
     if (o.database) caps |= CAPS.CONNECT_WITH_DB;
     const head = Buffer.alloc(32);
@@ -62,7 +72,14 @@ export class RawClient {
     head.writeUInt32LE(1 << 24, 4);
     head[8] = 45;
     const pw = Buffer.from(token + '\0');
-    const body = Buffer.concat([head, Buffer.from('app\0'), Buffer.from([pw.length]), pw, ...(o.database ? [Buffer.from(o.database + '\0')] : []), Buffer.from('mysql_clear_password\0')]);
+    const body = Buffer.concat([
+      head,
+      Buffer.from('app\0'),
+      Buffer.from([pw.length]),
+      pw,
+      ...(o.database ? [Buffer.from(o.database + '\0')] : []),
+      Buffer.from('mysql_clear_password\0'),
+    ]);
     c.send(body, 1);
     const ok = await c.next();
     if (!ok || ok.payload[0] !== 0) throw new Error(`login failed: ${ok?.payload.toString('utf8', 9)}`);

@@ -14,7 +14,8 @@ import { gatewayConn, startTlsMariadb } from './my-env.js';
 t.test('mysql connector: TLS on both sides', async (t) => {
   const pki = await makeTestPki(t, [LEAF.server, LEAF.mapped, LEAF.unmapped, LEAF.forged]);
   const upstream = await startTlsMariadb(t, pki);
-  const up = (mode: string, ca?: string) => `{ address: ${upstream.address}, database: mysql, user: ${upstream.user}, password: "\${env:UP_PW}", tls: { mode: ${mode}${ca ? `, ca: ${ca}` : ''} } }`;
+  const up = (mode: string, ca?: string) =>
+    `{ address: ${upstream.address}, database: mysql, user: ${upstream.user}, password: "\${env:UP_PW}", tls: { mode: ${mode}${ca ? `, ca: ${ca}` : ''} } }`;
   const tg = await startTestGateway({
     env: { UP_PW: upstream.password },
     yaml: `
@@ -92,6 +93,9 @@ ${mtlsIdentityYaml()}connectors:
     await t.rejects(gatewayConn(addr, TOKENS.billing, { ssl: { ca: pki.pem('ca.crt'), cert: pki.pem('forged.crt'), key: pki.pem('forged.key') } }), 'another CA');
     await t.rejects(gatewayConn(addr, TOKENS.billing), { message: /TLS with a client certificate is required/ }, 'clear text, even on loopback');
     const starts = readEvents(tg.dataDir, { connector: 'mtls', kind: 'session.start', limit: 100 });
-    t.ok(starts.some((e) => e.identity?.issuer === 'mtls'), 'the mapped certificate identified the caller');
+    t.ok(
+      starts.some((e) => e.identity?.issuer === 'mtls'),
+      'the mapped certificate identified the caller',
+    );
   });
 });

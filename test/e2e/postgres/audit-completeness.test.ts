@@ -296,7 +296,7 @@ SELECT 'after the error' AS still_running;
   t.test('the trail holds exactly the statements the server executed', async (t) => {
     const events = await settledEvents(gw.dataDir);
     const appOf = new Map<string, string>();
-    for (const e of events) if (e.kind === 'session.start') appOf.set(e.session, String(e.meta?.application_name ?? ''));
+    for (const e of events) if (e.kind === 'session.start') appOf.set(e.session, (e.meta as { application_name?: string } | undefined)?.application_name ?? '');
     const units = events.filter((e) => e.kind === 'unit' && CALLER_APPS.has(appOf.get(e.session) ?? ''));
     const foreign = events.filter((e) => e.kind === 'unit' && !CALLER_APPS.has(appOf.get(e.session) ?? ''));
     t.equal(foreign.length, 0, 'no unit in the trail from a session the test did not open');

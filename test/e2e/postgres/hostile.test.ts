@@ -79,7 +79,7 @@ t.test('a hostile masked caller', async (t) => {
   t.test('desync: a statement failing during Execute, then SELECT *: masked and audited', async (t) => {
     const c = await open();
     await t.rejects(c.query({ text: 'SELECT 1/(id-1) FROM cards WHERE $1', values: [true] }), /division by zero/);
-    const r = await c.query('SELECT * FROM cards ORDER BY id');
+    const r = await c.query<{ card_number: string }>('SELECT * FROM cards ORDER BY id');
     t.same(
       r.rows.map((x) => x.card_number),
       ['************1111', '************0004'],
@@ -98,7 +98,7 @@ t.test('a hostile masked caller', async (t) => {
     t.same(ssn.rows, [{ who: '***-**-1120' }], 'public.customers.ssn is masked under any alias');
     const other = await billing.query('SELECT ssn FROM employees');
     t.same(other.rows, [{ ssn: 'not-masked-here' }], 'a rule scoped to a table does not mask another table');
-    const sub = await billing.query('SELECT * FROM (SELECT * FROM cards) s ORDER BY id');
+    const sub = await billing.query<{ card_number: string }>('SELECT * FROM (SELECT * FROM cards) s ORDER BY id');
     t.equal(sub.rows[0].card_number, '************1111');
   });
 
@@ -190,16 +190,16 @@ t.test('a hostile masked caller', async (t) => {
 
   t.test('upstream.by_group: a contractor logs in as a role with column grants (the database backs the gateway)', async (t) => {
     const contractor = await open('pg', TOKENS.contractor);
-    const ok = await contractor.query('SELECT id, holder FROM cards ORDER BY id');
+    const ok = await contractor.query<{ id: number; holder: string }>('SELECT id, holder FROM cards ORDER BY id');
     t.same(
       ok.rows.map((r) => r.holder),
       ['Ada', 'Bob'],
     );
     const denied = await contractor.query('SELECT card_number FROM cards').catch((e: Error & { code?: string }) => e);
     t.equal((denied as { code?: string }).code, '42501', 'the database itself refuses the column');
-    const who = await contractor.query('SELECT current_user AS u');
+    const who = await contractor.query<{ u: string }>('SELECT current_user AS u');
     t.equal(who.rows[0].u, maskedRole);
-    const who2 = await billing.query('SELECT current_user AS u');
+    const who2 = await billing.query<{ u: string }>('SELECT current_user AS u');
     t.equal(who2.rows[0].u, db.role);
   });
 

@@ -117,11 +117,15 @@ t.test('postgres connector in front of the local PostgreSQL', async (t) => {
       const r = await billing.query(q);
       t.same(r.rows, [{ id: 1, card_number: '************1111', account_no: '******3210', note: 'contact [REDACTED] please' }], `prepared run ${i}`);
     }
-    const bin = await billing.query({ text: 'SELECT id, card_number, account_no, note FROM cards WHERE id = $1', values: [1], binary: true } as pg.QueryConfig);
+    const bin = await billing.query<Record<'card_number' | 'account_no' | 'note', string | null>>({
+      text: 'SELECT id, card_number, account_no, note FROM cards WHERE id = $1',
+      values: [1],
+      binary: true,
+    } as pg.QueryConfig);
     t.equal(bin.rows[0].card_number, '************1111', 'binary text column masked');
     t.equal(bin.rows[0].account_no, null, 'binary int8 that cannot hold the mask becomes NULL');
     t.equal(bin.rows[0].note, 'contact [REDACTED] please');
-    const binClear = await analyst.query({ text: 'SELECT card_number, account_no FROM cards WHERE id = $1', values: [1], binary: true } as pg.QueryConfig);
+    const binClear = await analyst.query<{ card_number: string }>({ text: 'SELECT card_number, account_no FROM cards WHERE id = $1', values: [1], binary: true } as pg.QueryConfig);
     t.equal(binClear.rows[0].card_number, CARD);
     const viaDirect = await direct(db, 'SELECT 1').then(async () => {
       const { default: pgmod } = await import('pg');

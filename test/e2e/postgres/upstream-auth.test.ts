@@ -17,6 +17,7 @@ import { startTestGateway, TOKENS, type TestGateway } from '../../lib/gateway.js
 import { LEAF, makeTestPki } from '../../lib/pki.js';
 import { connectorsYaml, postgresConnector, startTestCluster, stopTestCluster } from '../../lib/postgres.js';
 import { filesUnder } from '../../lib/files.js';
+import type { TapTest } from '../../lib/tap.js';
 import { gatewayClient, psql } from './pg-env.js';
 
 /** The machine's shared server: trust auth and no TLS, so a clear-text fallback would log in. */
@@ -64,6 +65,18 @@ async function startCluster(dir: string): Promise<Cluster> {
     await admin.end();
   }
   return { dir, port, passwords };
+}
+
+/** A login through `connector` that must be refused: its error, or null (a failed assertion) when it logged in. */
+async function refusedLogin(t: TapTest, tg: TestGateway, connector: string): Promise<(Error & { code?: string }) | null> {
+  const e = await tryLogin(tg, connector);
+  t.ok(e instanceof Error, `${connector}: login refused`);
+  if (!(e instanceof Error)) {
+    await e.end();
+    return null;
+  }
+  t.comment(`${connector}: ${e.code} ${e.message}`);
+  return e;
 }
 
 /** Connect through the gateway; resolves to the error when the login is refused. */
@@ -194,17 +207,14 @@ t.test('upstream login: SCRAM, md5, cleartext and TLS against a password-protect
   });
 
   t.test('a hostssl-only role is refused over clear text (the cluster really enforces TLS)', async (t) => {
-    const e = await tryLogin(gw, 'tls-plain');
-    t.ok(e instanceof Error, 'refused');
-    if (e instanceof Error) t.match(e.message, /no pg_hba\.conf entry .*no encryption/);
+    const e = await refusedLogin(t, gw, 'tls-plain');
+    if (e) t.match(e.message, /no pg_hba\.conf entry .*no encryption/);
   });
 
   for (const name of ['bad-scram', 'bad-md5', 'bad-clear']) {
     t.test(`a wrong upstream password (${name}) is a clear error, audited, and never shown`, async (t) => {
-      const e = await tryLogin(gw, name);
-      t.ok(e instanceof Error, 'login refused');
-      if (!(e instanceof Error)) return void (await e.end());
-      t.comment(`${name}: ${e.code} ${e.message}`);
+      const e = await refusedLogin(t, gw, name);
+      if (!e) return;
       t.equal(e.code, '28P01');
       t.match(e.message, /^gatehouse: upstream refused the login: password authentication failed for user "gh_/);
       for (const s of secrets) t.notOk(e.message.includes(s), 'no password in the error');
@@ -219,10 +229,8 @@ t.test('upstream login: SCRAM, md5, cleartext and TLS against a password-protect
   }
 
   t.test('verify-full with the wrong CA fails the caller clearly and never falls back to clear text', async (t) => {
-    const e = await tryLogin(gw, 'wrong-ca');
-    t.ok(e instanceof Error, 'login refused');
-    if (!(e instanceof Error)) return void (await e.end());
-    t.comment(`wrong-ca: ${e.code} ${e.message}`);
+    const e = await refusedLogin(t, gw, 'wrong-ca');
+    if (!e) return;
     t.equal(e.code, '08001');
     t.match(e.message, /^gatehouse: upstream TLS failed: .*(certificate|issuer)/);
     const events = await settledEvents(gw.dataDir, 'wrong-ca', 2);
@@ -230,23 +238,16 @@ t.test('upstream login: SCRAM, md5, cleartext and TLS against a password-protect
   });
 
   t.test('verify-full checks the host name', async (t) => {
-    const e = await tryLogin(gw, 'wrong-host');
-    t.ok(e instanceof Error, 'login refused');
-    if (!(e instanceof Error)) return void (await e.end());
-    t.comment(`wrong-host: ${e.code} ${e.message}`);
+    const e = await refusedLogin(t, gw, 'wrong-host');
+    if (!e) return;
     t.equal(e.code, '08001');
     t.match(e.message, /upstream TLS failed: .*127\.0\.0\.2/);
   });
 
   t.test('require / verify-full against a server without TLS fail rather than log in in clear text', async (t) => {
     for (const name of ['no-tls-require', 'no-tls-verify']) {
-      const e = await tryLogin(gw, name);
-      t.ok(e instanceof Error, `${name}: login refused`);
-      if (!(e instanceof Error)) {
-        await e.end();
-        continue;
-      }
-      t.comment(`${name}: ${e.code} ${e.message}`);
+      const e = await refusedLogin(t, gw, name);
+      if (!e) continue;
       t.equal(e.code, '08001');
       t.match(e.message, /upstream refused TLS \(sslmode=(require|verify-full)\)/);
     }

@@ -9,7 +9,7 @@ import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { TOKENS } from '../../lib/gateway.js';
 import { keygen, runClient, signCert, sshAvailable, startSshd, type KeyPair, type Sshd } from './env.js';
-import { eventually, ssh2Connect, ssh2Exec, startSshGateway, type SshGateway } from './harness.js';
+import { eventually, ssh2Connect, startSshGateway, type SshGateway } from './harness.js';
 
 const missing = sshAvailable();
 if (missing) {
@@ -58,7 +58,12 @@ if (missing) {
       ['expired', { id: 'old', principals: ['svc:cert-bot', 'deployers'], validity: '20200101:20200102' }, undefined, 'auth.expired'],
       ['future', { id: 'future', principals: ['svc:cert-bot', 'deployers'], validity: '+1d:+2d' }, undefined, 'auth.not_yet_valid'],
       ['foreign', { id: 'foreign', principals: ['svc:cert-bot', 'deployers'], validity: '-5m:+1h' }, other, 'auth.ssh_key'],
-      ['critical', { id: 'critical', principals: ['svc:cert-bot', 'deployers'], validity: '-5m:+1h', options: ['critical:verify-something@example.com=yes'] }, undefined, 'auth.ssh_key'],
+      [
+        'critical',
+        { id: 'critical', principals: ['svc:cert-bot', 'deployers'], validity: '-5m:+1h', options: ['critical:verify-something@example.com=yes'] },
+        undefined,
+        'auth.ssh_key',
+      ],
       ['elsewhere', { id: 'elsewhere', principals: ['svc:cert-bot', 'deployers'], validity: '-5m:+1h', options: ['source-address=10.0.0.0/8'] }, undefined, 'auth.ssh_key'],
     ];
     for (const [name, o, signer, code] of cases) {
@@ -68,16 +73,24 @@ if (missing) {
       t.notMatch(r.stdout, /should-not-run/);
       // OpenSSH only offers a certificate it considers valid itself; the gateway still checks.
       if (name === 'expired' || name === 'future') continue;
-      const f = await eventually(() => g.events('auth.failure').find((e) => (e.meta as { code?: string }).code === code && (e.meta as { ssh?: { method?: string } }).ssh?.method === 'certificate'));
+      const f = await eventually(() =>
+        g.events('auth.failure').find((e) => (e.meta as { code?: string }).code === code && (e.meta as { ssh?: { method?: string } }).ssh?.method === 'certificate'),
+      );
       t.ok(f, `${name}: audited as ${code}`);
     }
     const reasons = g.events('auth.failure').map((e) => String((e.meta as { reason?: string }).reason));
-    t.ok(reasons.some((x) => /critical option .*verify-something@example.com/.test(x)), JSON.stringify(reasons));
+    t.ok(
+      reasons.some((x) => /critical option .*verify-something@example.com/.test(x)),
+      JSON.stringify(reasons),
+    );
     t.ok(reasons.some((x) => /source-address/.test(x)));
   });
 
   t.test('expired and not-yet-valid certificates are refused by the gateway itself (ssh2 client offers them)', async (t) => {
-    for (const [name, validity, code] of [['expired2', '20200101:20200102', 'auth.expired'], ['future2', '+1d:+2d', 'auth.not_yet_valid']] as const) {
+    for (const [name, validity, code] of [
+      ['expired2', '20200101:20200102', 'auth.expired'],
+      ['future2', '+1d:+2d', 'auth.not_yet_valid'],
+    ] as const) {
       const k = await certFor(name, { id: name, principals: ['svc:cert-bot', 'deployers'], validity });
       const certLine = readFileSync(k.cert, 'utf8').trim();
       const privateKey = readFileSync(k.key.path);
@@ -121,7 +134,8 @@ if (missing) {
  * public key (ssh2's client has no certificate support of its own).
  */
 function certKey(privateKey: Buffer, certLine: string) {
-  const parsed = createRequire(import.meta.url)('ssh2').utils.parseKey(privateKey) as { type: string; getPublicSSH(): Buffer };
+  const ssh2 = createRequire(import.meta.url)('ssh2') as typeof import('ssh2');
+  const parsed = ssh2.utils.parseKey(privateKey) as unknown as { type: string; getPublicSSH(): Buffer };
   const [type, b64] = certLine.split(' ') as [string, string];
   parsed.type = type;
   parsed.getPublicSSH = () => Buffer.from(b64, 'base64');

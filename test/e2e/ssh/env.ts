@@ -45,7 +45,13 @@ export async function keygen(dir: string, name: string, type: 'ed25519' | 'ecdsa
 /** `ssh-keygen -s CA -I id -n principals -V validity [-O option…] key.pub` → the certificate's path. */
 export async function signCert(ca: KeyPair, key: KeyPair, o: { id: string; principals: string[]; validity?: string; options?: string[]; serial?: number }): Promise<string> {
   await run('ssh-keygen', [
-    '-q', '-s', ca.path, '-I', o.id, '-n', o.principals.join(','),
+    '-q',
+    '-s',
+    ca.path,
+    '-I',
+    o.id,
+    '-n',
+    o.principals.join(','),
     ...(o.validity ? ['-V', o.validity] : []),
     ...(o.serial !== undefined ? ['-z', String(o.serial)] : []),
     ...(o.options ?? []).flatMap((x) => ['-O', x]),
@@ -118,7 +124,9 @@ export async function startSshd(): Promise<Sshd> {
     privsep: user !== 'root',
     hostPub: hostKey.pub,
     gatewayKey,
-    knownHosts: `[127.0.0.1]:${port} ${hostKey.pub}\n`,
+    get knownHosts() {
+      return `[127.0.0.1]:${port} ${sshd.hostPub}\n`;
+    },
     async rotateHostKey() {
       await stopChild(child);
       rmSync(join(dir, 'ssh_host_ed25519_key'));
@@ -144,17 +152,23 @@ export const TEST_USER = 'gh-ssh-test';
  */
 async function loginUser(): Promise<string> {
   if (process.getuid?.() !== 0) return userInfo().username;
-  const exists = await run('id', ['-u', TEST_USER]).then(() => true, () => false);
+  const exists = await run('id', ['-u', TEST_USER]).then(
+    () => true,
+    () => false,
+  );
   if (!exists) await run('useradd', ['-m', '-s', '/bin/sh', TEST_USER]).catch(() => {});
   // A locked account ('!' in shadow) is refused by sshd without PAM; '*' is no password, not locked.
-  const ok = await run('usermod', ['-p', '*', TEST_USER]).then(() => true, () => false);
+  const ok = await run('usermod', ['-p', '*', TEST_USER]).then(
+    () => true,
+    () => false,
+  );
   return ok ? TEST_USER : 'root';
 }
 
 async function launch(dir: string, port: number): Promise<ChildProcess> {
   const child = spawn(SSHD, ['-D', '-e', '-f', join(dir, 'sshd_config')], { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
-  child.stderr!.on('data', (c: Buffer) => {
+  child.stderr.on('data', (c: Buffer) => {
     log += c.toString();
     if (log.length > 200_000) log = log.slice(-100_000);
     if (process.env.GATEHOUSE_TEST_SSHD_LOG) process.stderr.write(c);
@@ -193,18 +207,27 @@ async function stopChild(child: ChildProcess): Promise<void> {
 /** Options for the real `ssh`/`scp`/`sftp` clients talking to the gateway. */
 export function clientOptions(o: { port: number; knownHosts: string; identity?: string; cert?: string; batch?: boolean }): string[] {
   return [
-    '-o', 'StrictHostKeyChecking=yes',
-    '-o', `UserKnownHostsFile=${o.knownHosts}`,
-    '-o', 'GlobalKnownHostsFile=/dev/null',
-    '-o', 'IdentitiesOnly=yes',
-    '-o', 'IdentityAgent=none',
-    '-o', 'ConnectTimeout=10',
-    '-o', 'LogLevel=ERROR',
+    '-o',
+    'StrictHostKeyChecking=yes',
+    '-o',
+    `UserKnownHostsFile=${o.knownHosts}`,
+    '-o',
+    'GlobalKnownHostsFile=/dev/null',
+    '-o',
+    'IdentitiesOnly=yes',
+    '-o',
+    'IdentityAgent=none',
+    '-o',
+    'ConnectTimeout=10',
+    '-o',
+    'LogLevel=ERROR',
     ...(o.batch === false ? [] : ['-o', 'BatchMode=yes']),
     ...(o.identity ? ['-i', o.identity] : []),
     ...(o.cert ? ['-o', `CertificateFile=${o.cert}`] : []),
-    '-o', 'PasswordAuthentication=no',
-    '-o', 'KbdInteractiveAuthentication=no',
+    '-o',
+    'PasswordAuthentication=no',
+    '-o',
+    'KbdInteractiveAuthentication=no',
   ];
 }
 

@@ -29,7 +29,10 @@ if (missing) {
     t.equal(r.code, 3, r.stderr);
     t.equal(r.stdout, `hello-from-target\n${sshd.user}\n`);
     const start = await eventually(() => g.events('session.start').find((e) => (e.meta as { ssh?: { method?: string } })?.ssh?.method === 'publickey'));
-    t.match(start, { identity: { subject: 'svc:deploy', issuer: 'ssh-key', groups: ['deployers'] }, meta: { claimedUser: 'deploy', auth: 'publickey', ssh: { method: 'publickey', algorithm: 'ssh-ed25519', fingerprint: /^SHA256:/ } } });
+    t.match(start, {
+      identity: { subject: 'svc:deploy', issuer: 'ssh-key', groups: ['deployers'] },
+      meta: { claimedUser: 'deploy', auth: 'publickey', ssh: { method: 'publickey', algorithm: 'ssh-ed25519', fingerprint: /^SHA256:/ } },
+    });
     const unit = await eventually(() => g.events('unit').find((e) => e.unit?.text.startsWith('echo hello-from-target')));
     t.match(unit, {
       session: start.session,
@@ -47,6 +50,46 @@ if (missing) {
     t.equal(r.code, 0, r.stderr);
     t.equal(r.stdout.slice(0, r.stdout.indexOf('\n')).trim(), String(input.length));
     t.equal(r.stdout.length - r.stdout.indexOf('\n') - 1, 5_000_000);
+  });
+
+  t.test('back-pressure: a caller that stops reading, or a target that stops reading, costs no memory', async (t) => {
+    const { readFileSync } = await import('node:fs');
+    const c = await ssh2Connect(g, { privateKey: readFileSync(g.caller.path) });
+    t.teardown(() => c.end());
+    const total = 400 * 1024 * 1024;
+    // The target writes 400 MB; the caller reads nothing for a while.
+    const ch = await new Promise<import('ssh2').ClientChannel>((resolve, reject) => c.exec(`head -c ${total} /dev/zero`, (e, x) => (e ? reject(e) : resolve(x))));
+    ch.pause();
+    const before = process.memoryUsage().rss;
+    // Windows and stream buffers fill first (a few MiB per hop), then nothing more is taken.
+    await new Promise((r) => setTimeout(r, 1000));
+    const ramp = process.memoryUsage().rss;
+    await new Promise((r) => setTimeout(r, 2000));
+    const after = process.memoryUsage().rss;
+    t.ok(after - ramp < 16 * 1024 * 1024, `no growth while paused: ${((after - ramp) / 1048576).toFixed(1)} MiB in 2 s`);
+    t.ok(after - before < 160 * 1024 * 1024, `far less than the ${total / 1048576} MiB the target sent: ${((after - before) / 1048576).toFixed(1)} MiB`);
+    let got = 0;
+    ch.on('data', (d: Buffer) => (got += d.length));
+    const closed = new Promise((r) => ch.on('close', r));
+    ch.resume();
+    await closed;
+    t.equal(got, total, 'everything arrives once the caller reads');
+    // The caller sends 200 MB to a command that reads nothing for two seconds.
+    const up = await new Promise<import('ssh2').ClientChannel>((resolve, reject) => c.exec('sleep 2; wc -c', (e, x) => (e ? reject(e) : resolve(x))));
+    let out = '';
+    up.on('data', (d: Buffer) => (out += d.toString()));
+    const done = new Promise((r) => up.on('close', r));
+    const chunk = Buffer.alloc(1024 * 1024);
+    const start = process.memoryUsage().rss;
+    let peak = 0;
+    for (let i = 0; i < 200; i++) {
+      if (!up.write(chunk)) await new Promise((r) => up.once('drain', r));
+      peak = Math.max(peak, process.memoryUsage().rss - start);
+    }
+    up.end();
+    await done;
+    t.equal(out.trim(), String(200 * 1024 * 1024));
+    t.ok(peak < 96 * 1024 * 1024, `memory grew by at most ${(peak / 1048576).toFixed(1)} MiB while the target did not read`);
   });
 
   t.test('a denied exec writes the reason to stderr and exits 126; the connection goes on', async (t) => {
@@ -109,7 +152,9 @@ if (missing) {
     t.teardown(() => c.end());
     const x11 = await new Promise<Error | undefined>((resolve) => c.exec('echo x', { x11: true }, (e, ch) => (e ? resolve(e) : (ch.close(), resolve(undefined)))));
     t.ok(x11, 'x11-req refused');
-    const agent = await new Promise<Error | undefined>((resolve) => c.exec('echo x', { agentForward: true } as unknown as { x11: false }, (e, ch) => (e ? resolve(e) : (ch.close(), resolve(undefined)))));
+    const agent = await new Promise<Error | undefined>((resolve) =>
+      c.exec('echo x', { agentForward: true } as unknown as { x11: false }, (e, ch) => (e ? resolve(e) : (ch.close(), resolve(undefined)))),
+    );
     t.ok(agent, 'auth-agent-req refused');
     const ok = await ssh2Exec(c, 'echo ok');
     t.equal(ok.stdout, 'ok\n', 'the connection goes on');

@@ -59,14 +59,21 @@ connectors:
     upstream: { address: 127.0.0.1:${sshd.port}, user: ${sshd.user}, private_key: "${sshd.gatewayKey.path}", known_hosts: "${upstreamKnownHosts}"${o.upstreamExtra ?? ''} }
     allow: ${o.allow ?? '[ { groups: [deployers] } ]'}
     rules:
-${o.rules ?? `      - { name: no-rm, match: { command: ["rm -rf *", "shutdown*"] }, action: deny }
-      - { name: shells-reviewed, match: { channel: [shell] }, action: review }`}
+${
+  o.rules ??
+  `      - { name: no-rm, match: { command: ["rm -rf *", "shutdown*"] }, action: deny }
+      - { name: shells-reviewed, match: { channel: [shell] }, action: review }`
+}
 ${o.masking ?? ''}
 ${o.connectorExtra ?? ''}
 `,
   });
   const { port } = tg.address('web-hosts');
-  const hostPub = readFileSync(join(tg.dataDir, 'ssh', 'ssh_host_ed25519_key.pub'), 'utf8').trim().split(' ').slice(0, 2).join(' ');
+  const hostPub = readFileSync(join(tg.dataDir, 'ssh', 'ssh_host_ed25519_key.pub'), 'utf8')
+    .trim()
+    .split(' ')
+    .slice(0, 2)
+    .join(' ');
   const knownHosts = join(dir, 'gateway_known_hosts');
   writeFileSync(knownHosts, `[127.0.0.1]:${port} ${hostPub}\n`);
   return {
@@ -77,7 +84,7 @@ ${o.connectorExtra ?? ''}
     dir,
     caller,
     opts: (extra = {}) => [...clientOptions({ port, knownHosts, identity: extra.identity ?? caller.path, ...(extra.cert ? { cert: extra.cert } : {}) }), '-p', String(port)],
-    events: (kind) => readEvents(tg.dataDir, { connector: 'web-hosts', limit: 10000, ...(kind ? { kind: kind as AuditEvent['kind'] } : {}) }) as AuditEvent[],
+    events: (kind) => readEvents(tg.dataDir, { connector: 'web-hosts', limit: 10000, ...(kind ? { kind: kind } : {}) }),
     async stop() {
       await tg.stop();
       rmSync(dir, { recursive: true, force: true });

@@ -21,7 +21,9 @@ const GATEHOUSE = join(process.cwd(), '..', 'gateway', 'bin', 'gatehouse.js');
 const gatehouseBin = existsSync(GATEHOUSE) ? GATEHOUSE : join(process.cwd(), 'gateway', 'bin', 'gatehouse.js');
 
 /** A shell on `c` with a pty; `until(text)` waits for the output to contain text. */
-function shell(c: Client): Promise<{ ch: ClientChannel; out: () => string; until: (s: string | RegExp) => Promise<void>; exit: Promise<{ code: number | null; signal?: string }> }> {
+function shell(
+  c: Client,
+): Promise<{ ch: ClientChannel; out: () => string; until: (s: string | RegExp) => Promise<void>; exit: Promise<{ code: number | null; signal?: string }> }> {
   return new Promise((resolve, reject) => {
     c.shell({ rows: 24, cols: 80, term: 'xterm' }, (e, ch) => {
       if (e) return reject(e);
@@ -47,7 +49,7 @@ function shell(c: Client): Promise<{ ch: ClientChannel; out: () => string; until
 
 function cast(file: string): { header: Record<string, unknown>; events: [number, string, string][] } {
   const lines = gunzipSync(readFileSync(file)).toString('utf8').split('\n').filter(Boolean);
-  return { header: JSON.parse(lines[0]!) as Record<string, unknown>, events: lines.slice(1).map((l) => JSON.parse(l) as [number, string, string]) };
+  return { header: JSON.parse(lines[0]) as Record<string, unknown>, events: lines.slice(1).map((l) => JSON.parse(l) as [number, string, string]) };
 }
 
 const missing = sshAvailable();
@@ -88,7 +90,11 @@ if (missing) {
     t.equal(exit.code, 7);
     const unit = await eventually(() => g.events('unit').find((e) => e.unit?.text === 'shell' && (e.unit.attributes as { recording?: unknown }).recording));
     const rec = (unit.unit!.attributes as { recording: { file: string; sha256: string; truncated: boolean; bytes: number } }).recording;
-    t.match(unit, { decision: { action: 'allow' }, result: { status: 7 }, unit: { attributes: { channel: 'shell', pty: { term: 'xterm', cols: 80, rows: 24 }, exit: { code: 7 } } } });
+    t.match(unit, {
+      decision: { action: 'allow' },
+      result: { status: 7 },
+      unit: { attributes: { channel: 'shell', pty: { term: 'xterm', cols: 80, rows: 24 }, exit: { code: 7 } } },
+    });
     const file = join(g.tg.dataDir, 'recordings', rec.file);
     const bytes = readFileSync(file);
     t.equal(createHash('sha256').update(bytes).digest('hex'), rec.sha256, 'the audit commits to the recording as stored');
@@ -96,15 +102,24 @@ if (missing) {
     t.equal(rec.truncated, false);
     const { header, events } = cast(file);
     t.match(header, { version: 2, width: 80, height: 24, gatehouse: { session: unit.session, kind: 'shell', subject: 'svc:deploy' } });
-    const output = events.filter((e) => e[1] === 'o').map((e) => e[2]).join('');
+    const output = events
+      .filter((e) => e[1] === 'o')
+      .map((e) => e[2])
+      .join('');
     t.match(output, /40 100/);
-    t.ok(events.some((e) => e[1] === 'r' && e[2] === '100x40'), 'the resize is recorded');
-    t.notOk(events.some((e) => e[1] === 'i'), 'input is not recorded by default');
+    t.ok(
+      events.some((e) => e[1] === 'r' && e[2] === '100x40'),
+      'the resize is recorded',
+    );
+    t.notOk(
+      events.some((e) => e[1] === 'i'),
+      'input is not recorded by default',
+    );
     t.notMatch(output, /4111 1111 1111 1111/, 'no clear card number in the recording');
     t.match(output, /1111/, 'the masked value (last4) is there');
     t.notOk(readFileSync(file).includes('4111 1111 1111 1111'));
     // Event times are ordered.
-    for (let i = 1; i < events.length; i++) t.ok(events[i]![0] >= events[i - 1]![0] || events[i]![1] !== events[i - 1]![1], 'ordered');
+    for (let i = 1; i < events.length; i++) t.ok(events[i][0] >= events[i - 1][0] || events[i][1] !== events[i - 1][1], 'ordered');
 
     // gatehouse replay plays it (instantly).
     const cfg = join(g.dir, 'replay.yaml');
@@ -160,7 +175,14 @@ if (missing) {
     await run('tmux', ['send-keys', '-t', name, 'stty size', 'Enter']);
     await wait(/25 100/);
     await run('tmux', ['send-keys', '-t', name, 'exit', 'Enter']);
-    const unit = await eventually(() => g.events('unit').reverse().find((e) => e.unit?.text === 'shell' && (e.unit.attributes as { pty?: { cols?: number } }).pty?.cols === 120), 10_000);
+    const unit = await eventually(
+      () =>
+        g
+          .events('unit')
+          .reverse()
+          .find((e) => e.unit?.text === 'shell' && (e.unit.attributes as { pty?: { cols?: number } }).pty?.cols === 120),
+      10_000,
+    );
     t.ok(unit);
   });
 }

@@ -132,7 +132,7 @@ function resolveReferences(doc: Document, baseDir: string, env: NodeJS.ProcessEn
         try {
           return readFileSync(file, 'utf8').replace(/\r?\n$/, '');
         } catch (e) {
-          failure ??= { path: yamlPath(path, node), node, message: `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? e}` };
+          failure ??= { path: yamlPath(path, node), node, message: `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}` };
           return '';
         }
       });
