@@ -7,7 +7,7 @@ CONFIG ?= gatehouse.example.yaml
 
 help:
 	@echo "make run    install, build and start the gateway on $(CONFIG)"
-	@echo "make test   install what the tests need, build, run every test"
+	@echo "make test   install what the tests need, build, make lint, run every test (coverage floor: docs/development.md)"
 	@echo "make bench  run the benchmarks (gateway side by side with direct connections)"
 	@echo "make lint   type-check, lint (typescript-eslint, type-aware) and check formatting (prettier)"
 	@echo "make format apply prettier, then eslint --fix"

@@ -13,7 +13,12 @@ export function createMetrics(auditFailed: () => boolean): GatewayMetrics {
   const sessions = new Gauge({ name: 'gatehouse_sessions_open', help: 'Open authenticated sessions', labelNames: ['connector'], registers: [registry] });
   const sessionsTotal = new Counter({ name: 'gatehouse_sessions_total', help: 'Sessions started', labelNames: ['connector'], registers: [registry] });
   const authFailures = new Counter({ name: 'gatehouse_auth_failures_total', help: 'Failed authentications', labelNames: ['connector', 'code'], registers: [registry] });
-  const units = new Counter({ name: 'gatehouse_units_total', help: 'Units of work (statements, requests, commands) by decision', labelNames: ['connector', 'action'], registers: [registry] });
+  const units = new Counter({
+    name: 'gatehouse_units_total',
+    help: 'Units of work (statements, requests, commands) by decision',
+    labelNames: ['connector', 'action'],
+    registers: [registry],
+  });
   const duration = new Histogram({
     name: 'gatehouse_unit_duration_seconds',
     help: 'Time from a unit arriving to its final reply',

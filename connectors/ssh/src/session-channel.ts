@@ -37,6 +37,8 @@ export class SessionChannel implements Closable {
   private ch: ServerChannel | null = null;
   private cast: AsciicastWriter | null = null;
   private finishing: Promise<void> | null = null;
+  /** How the target's command ended (exit status or signal), once it said. */
+  private exit: Exit | null = null;
   /** The caller closed the channel (possibly while its request was being judged). */
   private callerClosed = false;
   private readonly n: number;
@@ -160,7 +162,18 @@ export class SessionChannel implements Closable {
       return;
     }
     const upCh = await new Promise<ClientChannel | Error>((resolve) => {
-      const cb = (e: Error | undefined, c: ClientChannel) => resolve(e ?? c);
+      const cb = (e: Error | undefined, c: ClientChannel) => {
+        // Listen at once: ssh2 may parse the command's whole life (data, exit, EOF) in the
+        // same tick as the open confirmation, before the code after this await runs. Data
+        // waits in the stream; the exit status would be lost.
+        if (!e) {
+          c.on('exit', (code: number | null, signal?: string, dump?: boolean, desc?: string) => {
+            // ssh2 reports `SIGKILL`; the protocol (and the audit) name signals without the prefix.
+            this.exit = code !== null && code !== undefined ? { code } : { code: null, signal: signal?.replace(/^SIG/, ''), dump, desc };
+          });
+        }
+        resolve(e ?? c);
+      };
       const pty = this.pty ? { rows: this.pty.rows, cols: this.pty.cols, height: this.pty.height, width: this.pty.width, term: this.pty.term, modes: this.pty.modes } : undefined;
       if (execKind === 'shell') up.client.shell(pty ?? false, { env: this.env }, cb);
       else if (execKind === 'exec') up.client.exec(line, { env: this.env, ...(pty ? { pty } : {}) }, cb);
@@ -228,11 +241,6 @@ export class SessionChannel implements Closable {
   ): void {
     const conn = this.conn;
     const touch = () => conn.touch();
-    let exit: Exit | null = null;
-    up.on('exit', (code: number | null, signal?: string, dump?: boolean, desc?: string) => {
-      // ssh2 reports `SIGKILL`; the protocol (and the audit) name signals without the prefix.
-      exit = code !== null && code !== undefined ? { code } : { code: null, signal: signal?.replace(/^SIG/, ''), dump, desc };
-    });
     const transfers: Record<string, unknown>[] = [];
     let sftpTracker: SftpTracker | null = null;
     let stopReason: string | null = null;
@@ -422,7 +430,7 @@ export class SessionChannel implements Closable {
         sftpTracker.end();
         u.attributes.sftp = { bytes_to_target: sftpTracker.bytesUp, bytes_to_caller: sftpTracker.bytesDown };
       }
-      const ex = exit;
+      const ex = this.exit;
       const unitRecord: UnitRecord = {
         unit: u.outer,
         decision: u.decision,

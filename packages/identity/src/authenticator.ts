@@ -5,7 +5,17 @@
  */
 import { createHash } from 'node:crypto';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
-import { ok, silentLogger, type Authenticator, type ClientCertificate, type GatehouseConfig, type Identity, type Logger, type Result, type SshKeyCredential } from '@gatehouse/core';
+import {
+  ok,
+  silentLogger,
+  type Authenticator,
+  type ClientCertificate,
+  type GatehouseConfig,
+  type Identity,
+  type Logger,
+  type Result,
+  type SshKeyCredential,
+} from '@gatehouse/core';
 import { CertificateIdentities } from './certificates.js';
 import { fail } from './errors.js';
 import { OidcIssuer } from './oidc-issuer.js';
@@ -121,17 +131,17 @@ export function createAuthenticator(config: IdentityConfig, opts: AuthenticatorO
       if (!r.ok) logger.debug({ code: r.error.code }, 'token rejected');
       return r;
     },
-    async authenticateCertificate(cert: ClientCertificate) {
-      if (closer.signal.aborted) return fail('auth.invalid', 'authenticator is closed');
+    authenticateCertificate(cert: ClientCertificate) {
+      if (closer.signal.aborted) return Promise.resolve(fail('auth.invalid', 'authenticator is closed'));
       const r = certificates.verify(cert, now() / 1000);
       if (!r.ok) logger.debug({ code: r.error.code, fingerprint256: cert.fingerprint256 }, 'client certificate rejected');
-      return r;
+      return Promise.resolve(r);
     },
-    async authenticateSshKey(key: SshKeyCredential) {
-      if (closer.signal.aborted) return fail('auth.invalid', 'authenticator is closed');
+    authenticateSshKey(key: SshKeyCredential) {
+      if (closer.signal.aborted) return Promise.resolve(fail('auth.invalid', 'authenticator is closed'));
       const r = sshKeys.verify(key, now() / 1000);
       if (!r.ok && key.proof !== null) logger.debug({ code: r.error.code, algo: key.algo }, 'SSH key rejected');
-      return r;
+      return Promise.resolve(r);
     },
     close() {
       closer.abort();

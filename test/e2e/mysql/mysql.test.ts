@@ -4,6 +4,8 @@
  * (`query`: text protocol; `execute`: prepared statements, binary protocol).
  */
 import t from 'tap';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { readEvents } from '@gatehouse/audit';
 import { startTestGateway, TOKENS } from '../../lib/gateway.js';
 import { createTestDb, direct, gatewayConn, mariadb, TLS } from './my-env.js';
@@ -327,8 +329,6 @@ connectors:
   });
 
   t.test('no clear masked value anywhere in data_dir (audit store, recordings)', async (t) => {
-    const { readdirSync, readFileSync, statSync } = await import('node:fs');
-    const { join } = await import('node:path');
     const files: string[] = [];
     const walk = (d: string) => {
       for (const f of readdirSync(d)) {
