@@ -11,6 +11,7 @@
  * schema-change error, and at most every `CATALOG_TTL_MS` otherwise.
  */
 import type { Socket } from 'node:net';
+import { RefreshingSnapshot } from '@gatehouse/connector-kit';
 import type { Logger } from '@gatehouse/core';
 import { classifyMysql } from '@gatehouse/policy';
 import { encode, readErr, Reader } from './packet.js';
@@ -19,6 +20,8 @@ import { CAP, COM, UTF8MB4_GENERAL_CI } from './protocol.js';
 import { connectUpstream, type UpstreamTarget } from './upstream.js';
 
 export const CATALOG_TTL_MS = 60_000;
+/** A reload for something unknown happens at most this often. */
+export const CATALOG_MIN_RELOAD_MS = 1000;
 const MAX_CATALOG_PACKET = 16 * 1024 * 1024;
 const SYSTEM_SCHEMAS = "('mysql','information_schema','performance_schema','sys')";
 
@@ -38,58 +41,16 @@ export interface CatalogSnapshot {
   readonly version: number;
 }
 
-export class Catalog {
-  private snap: CatalogSnapshot | null = null;
-  private loading: Promise<CatalogSnapshot> | null = null;
-  private loadedAt = 0;
-  private version = 0;
-  private stale = false;
-
+export class Catalog extends RefreshingSnapshot<CatalogSnapshot> {
   constructor(
     private readonly target: UpstreamTarget,
     private readonly timeoutMs: number,
-    private readonly log: Logger,
-  ) {}
-
-  get current(): CatalogSnapshot | null {
-    return this.snap;
+    log: Logger,
+  ) {
+    super((version) => this.read(version), { ttlMs: CATALOG_TTL_MS, minReloadMs: CATALOG_MIN_RELOAD_MS, log, what: 'catalog' });
   }
 
-  get needsLoad(): boolean {
-    return this.snap === null || this.stale || this.loading !== null || Date.now() - this.loadedAt > CATALOG_TTL_MS;
-  }
-
-  ready(): Promise<CatalogSnapshot> {
-    if (this.snap && !this.needsLoad) return Promise.resolve(this.snap);
-    return this.load();
-  }
-
-  invalidate(): void {
-    this.stale = true;
-  }
-
-  private load(): Promise<CatalogSnapshot> {
-    if (this.loading) return this.loading;
-    this.stale = false;
-    const p = this.fetch().then(
-      (snap) => {
-        this.snap = snap;
-        this.loadedAt = Date.now();
-        this.loading = null;
-        return snap;
-      },
-      (e: Error) => {
-        this.loading = null;
-        this.stale = true;
-        this.log.error({ err: e.message }, 'cannot read the upstream catalog; masked callers are refused');
-        throw e;
-      },
-    );
-    this.loading = p;
-    return p;
-  }
-
-  private async fetch(): Promise<CatalogSnapshot> {
+  private async read(version: number): Promise<CatalogSnapshot> {
     const caps = CAP.LONG_PASSWORD | CAP.PROTOCOL_41 | CAP.SECURE_CONNECTION | CAP.PLUGIN_AUTH | CAP.TRANSACTIONS | CAP.LONG_FLAG;
     const up = await connectUpstream(this.target, {
       callerCapabilities: caps,
@@ -107,7 +68,7 @@ export class Catalog {
       );
       const views = await textQuery(s, `SELECT TABLE_SCHEMA, TABLE_NAME, VIEW_DEFINITION FROM information_schema.VIEWS WHERE TABLE_SCHEMA NOT IN ${SYSTEM_SCHEMAS}`);
       const routines = await textQuery(s, `SELECT ROUTINE_SCHEMA, ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA NOT IN ${SYSTEM_SCHEMAS}`);
-      return build(cols, views, routines, ++this.version);
+      return build(cols, views, routines, version);
     } finally {
       clearTimeout(timer);
       if (!s.destroyed) s.end(encode(Buffer.from([COM.QUIT]), 0));

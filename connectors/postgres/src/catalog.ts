@@ -12,6 +12,7 @@
  * reloaded after DDL passes through the gateway, when a RowDescription names an OID it
  * does not know, and at most every `CATALOG_TTL_MS` otherwise (DDL made by someone else).
  */
+import { RefreshingSnapshot } from '@gatehouse/connector-kit';
 import type { ColumnOrigin, Logger } from '@gatehouse/core';
 import { FrameReader } from './frame-reader.js';
 import { connectUpstream, type UpstreamTarget } from './upstream.js';
@@ -59,88 +60,32 @@ SELECT DISTINCT n.nspname, p.proname
   FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
  WHERE n.nspname NOT IN ('pg_catalog','information_schema');`;
 
-export class Catalog {
-  private snap: CatalogSnapshot | null = null;
-  private loading: Promise<CatalogSnapshot> | null = null;
-  private loadedAt = 0;
-  private version = 0;
-  private stale = false;
-
+export class Catalog extends RefreshingSnapshot<CatalogSnapshot> {
   constructor(
     private readonly target: UpstreamTarget,
     private readonly timeoutMs: number,
-    private readonly log: Logger,
-  ) {}
-
-  /** The current snapshot, or null before the first load. Synchronous: used while deciding. */
-  get current(): CatalogSnapshot | null {
-    return this.snap;
-  }
-
-  /** True when a caller should await `ready()` before deciding (never loaded, DDL seen, TTL passed). */
-  get needsLoad(): boolean {
-    return this.snap === null || this.stale || this.loading !== null || Date.now() - this.loadedAt > CATALOG_TTL_MS;
-  }
-
-  /** A fresh-enough snapshot; loads (once, shared by all waiters) when needed. Rejects if the load fails. */
-  ready(): Promise<CatalogSnapshot> {
-    if (this.snap && !this.needsLoad) return Promise.resolve(this.snap);
-    return this.load();
-  }
-
-  /** DDL passed through the gateway: the next decision waits for a reload. */
-  invalidate(): void {
-    this.stale = true;
-  }
-
-  /**
-   * A RowDescription named an OID we do not know: reload unless we did so very recently
-   * (a relation created and dropped in between is then traced by output name only).
-   */
-  refreshForUnknown(): Promise<CatalogSnapshot> | null {
-    if (this.loading) return this.loading;
-    if (Date.now() - this.loadedAt < CATALOG_MIN_RELOAD_MS) return null;
-    return this.load();
+    log: Logger,
+  ) {
+    super((version) => this.read(version), { ttlMs: CATALOG_TTL_MS, minReloadMs: CATALOG_MIN_RELOAD_MS, log, what: 'catalog' });
   }
 
   /** Origin of a result column; undefined when the OID is unknown, null for "not a table column". */
   origin(oid: number, attnum: number): ColumnOrigin | null | undefined {
     if (oid === 0 || attnum <= 0) return null;
-    const rel = this.snap?.byOid.get(oid);
+    const rel = this.current?.byOid.get(oid);
     if (!rel) return undefined;
     const column = rel.columns[attnum];
     return column === undefined ? undefined : { schema: rel.schema, table: rel.name, column };
   }
 
-  private load(): Promise<CatalogSnapshot> {
-    if (this.loading) return this.loading;
-    this.stale = false;
-    const p = this.fetch().then(
-      (snap) => {
-        this.snap = snap;
-        this.loadedAt = Date.now();
-        this.loading = null;
-        return snap;
-      },
-      (e: Error) => {
-        this.loading = null;
-        this.stale = true;
-        this.log.error({ err: e.message }, 'cannot read the upstream catalog; masked callers are refused');
-        throw e;
-      },
-    );
-    this.loading = p;
-    return p;
-  }
-
-  private async fetch(): Promise<CatalogSnapshot> {
+  private async read(version: number): Promise<CatalogSnapshot> {
     const up = await connectUpstream(this.target, { application_name: 'gatehouse-catalog' }, this.timeoutMs);
     if (!up.ok) throw new Error(`catalog connection: ${up.error.message}`);
     const s = up.value.socket;
     const timer = setTimeout(() => s.destroy(new Error('catalog query timed out')), this.timeoutMs);
     try {
       const sets = await simpleQuery(s, QUERY);
-      return build(sets, ++this.version);
+      return build(sets, version);
     } finally {
       clearTimeout(timer);
       s.end(Buffer.from([0x58, 0, 0, 0, 4])); // Terminate

@@ -7,3 +7,4 @@ export { ConnectorServer, type StopHooks } from './server.js';
 export { cleartextTokenRefusal, CLEARTEXT_REFUSAL, Deadline, endGracefully, peerOf } from './peer.js';
 export { connectTcp, secureUpstream, type UpstreamTlsOptions } from './upstream.js';
 export { bytesBehindUpgrade, CERTIFICATE_REFUSED, loadTls, pem, ServerTls, type TlsMaterial, type Upgrade } from './tls.js';
+export { RefreshingSnapshot, type RefreshingOptions } from './refreshing.js';
