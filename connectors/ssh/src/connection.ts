@@ -392,11 +392,15 @@ export class CallerConnection {
       this.loginDeadline.clear();
       if (this.idleTimer) clearInterval(this.idleTimer);
       await Promise.all([...this.open].map((c) => c.abort(reason).catch((e: Error) => this.log.error({ err: e.message }, 'channel close failed'))));
+      // ssh2 queues its disconnect behind an unfinished key exchange (a caller that stalls
+      // before login): the socket itself is destroyed a second later at the latest.
+      const sock = (this.client as unknown as { _sock?: { destroy(): void } })._sock;
       try {
         this.client.end();
       } catch {
         /* already gone */
       }
+      if (sock) setTimeout(() => sock.destroy(), 1000).unref();
       this.upstreamClient?.end();
       // A target login still in flight is ended when it completes (see connectUpstream).
       await this.session.end(reason);

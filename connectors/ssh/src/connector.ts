@@ -72,7 +72,13 @@ export class SshConnector implements Connector {
       keepaliveInterval: cfg.keepalive_interval > 0 ? cfg.keepalive_interval : 0,
       keepaliveCountMax: 3,
     });
+    /** Sockets that have not sent an SSH identification yet, with their deadline. */
+    const unclaimed = new WeakMap<Socket, NodeJS.Timeout>();
     ssh.on('connection', (client, info) => {
+      // ssh2 reports a connection once its identification line arrived: from here the
+      // connection's own login deadline (audited) applies.
+      const sock = (client as unknown as { _sock?: Socket })._sock;
+      if (sock) clearTimeout(unclaimed.get(sock));
       let ended!: () => void;
       this.listener?.track(new Promise<void>((r) => (ended = r)));
       const c = new CallerConnection(
@@ -96,6 +102,11 @@ export class SshConnector implements Connector {
         return;
       }
       socket.setKeepAlive(true, 60_000);
+      // A connection that never even says it speaks SSH is dropped at the login deadline.
+      const t = setTimeout(() => socket.destroy(), cfg.login_timeout);
+      t.unref();
+      unclaimed.set(socket, t);
+      socket.once('close', () => clearTimeout(t));
       ssh.injectSocket(socket);
     });
     this.listener = listener;

@@ -37,7 +37,7 @@ function dataDirKey(dir: string): HostKey {
     text = readFileSync(path, 'utf8');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-    const pair = ssh2.utils.generateKeyPairSync('ed25519', { comment: 'gatehouse' });
+    const pair = generateEd25519();
     try {
       // 'wx': two connectors starting at once must not overwrite each other's new key.
       writeFileSync(path, pair.private, { mode: 0o600, flag: 'wx' });
@@ -64,4 +64,17 @@ function describe(text: string, path: string | undefined, created: boolean): Hos
     ...(path ? { path } : {}),
     created,
   };
+}
+
+/**
+ * A new Ed25519 key pair in OpenSSH format. ssh2 1.17's generator writes a private key that
+ * neither it nor ssh-keygen can read about once in 300 tries; a host key is kept forever, so
+ * it is read back before it is used, and made again when it does not parse.
+ */
+export function generateEd25519(comment = 'gatehouse'): { private: string; public: string } {
+  for (let i = 0; i < 20; i++) {
+    const pair = ssh2.utils.generateKeyPairSync('ed25519', { comment });
+    if (!(ssh2.utils.parseKey(pair.private) instanceof Error)) return pair;
+  }
+  throw new Error('could not generate an Ed25519 host key');
 }

@@ -26,4 +26,4 @@ export { ScpStream, scpRequest, type ScpFile, type ScpRequest } from './scp.js';
 export { SftpFramer, SftpTracker, FXP, type SftpOperation, type SftpFileReport, type SftpOpReport } from './sftp.js';
 export { KnownHosts, matchesHost, hostName, hostKeyAlgorithms } from './known-hosts.js';
 export { FailureLimiter } from './rate-limit.js';
-export { loadHostKey, HOST_KEY_FILE, type HostKey } from './host-key.js';
+export { loadHostKey, generateEd25519, HOST_KEY_FILE, type HostKey } from './host-key.js';

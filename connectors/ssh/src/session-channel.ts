@@ -37,6 +37,10 @@ export class SessionChannel implements Closable {
   private ch: ServerChannel | null = null;
   private cast: AsciicastWriter | null = null;
   private finishing: Promise<void> | null = null;
+  /** The request being judged and opened (abort waits for it). */
+  private starting: Promise<void> | null = null;
+  /** A window change that came before the target's channel was open. */
+  private pendingWindow: { cols: number; rows: number; width: number; height: number } | null = null;
   /** How the target's command ended (exit status or signal), once it said. */
   private exit: Exit | null = null;
   /** The caller closed the channel (possibly while its request was being judged). */
@@ -66,7 +70,9 @@ export class SessionChannel implements Closable {
     });
     session.on('window-change', (accept, _reject, info) => {
       if (this.pty) Object.assign(this.pty, { cols: info.cols, rows: info.rows, width: info.width, height: info.height });
-      this.up?.setWindow(info.rows, info.cols, info.height, info.width);
+      // Before the target's channel is open, the latest size is kept and sent once it is.
+      if (this.up) this.up.setWindow(info.rows, info.cols, info.height, info.width);
+      else this.pendingWindow = info;
       this.cast?.resize(info.cols, info.rows);
       accept?.();
     });
@@ -83,9 +89,9 @@ export class SessionChannel implements Closable {
       reject?.();
       void conn.refused('auth-agent', 'auth-agent-req@openssh.com', 'agent-forwarding', 'agent forwarding is not supported by the gateway');
     });
-    session.on('shell', (accept, reject) => void this.start('shell', '', accept, reject).catch((e: Error) => this.fail(e)));
-    session.on('exec', (accept, reject, info) => void this.start('exec', info.command, accept, reject).catch((e: Error) => this.fail(e)));
-    session.on('subsystem', (accept, reject, info) => void this.start('subsystem', info.name, accept, reject).catch((e: Error) => this.fail(e)));
+    session.on('shell', (accept, reject) => (this.starting = this.start('shell', '', accept, reject).catch((e: Error) => this.fail(e))));
+    session.on('exec', (accept, reject, info) => (this.starting = this.start('exec', info.command, accept, reject).catch((e: Error) => this.fail(e))));
+    session.on('subsystem', (accept, reject, info) => (this.starting = this.start('subsystem', info.name, accept, reject).catch((e: Error) => this.fail(e))));
     session.on('close', () => {
       this.callerClosed = true;
       if (!this.started) conn.untrack(this);
@@ -184,12 +190,18 @@ export class SessionChannel implements Closable {
       return;
     }
     if (conn.closed || this.callerClosed) {
+      // Judged and opened, but the connection went away first: nothing ran; say so.
       upCh.close();
       ch.close();
+      await conn.recordOrClose({ unit: outer, decision, startedAt, result: { status: 'aborted', error: 'closed before the command started' }, attributes });
       conn.untrack(this);
       return;
     }
     this.up = upCh;
+    if (this.pendingWindow) {
+      const w = this.pendingWindow;
+      upCh.setWindow(w.rows, w.cols, w.height, w.width);
+    }
     const recorded = channel === 'exec' || channel === 'shell';
     if (recorded) this.cast = this.openCast(channel, execKind === 'shell' ? 'shell' : line);
     this.relay(ch, upCh, { channel, outer, decision, startedAt, attributes, scp, sftp });
@@ -422,7 +434,8 @@ export class SessionChannel implements Closable {
       toTarget.stop();
       const reason = aborted ?? stopReason;
       // Everything the target said is out to the caller before the exit status.
-      await Promise.race([Promise.all([toCaller.flushed(), errToCaller.flushed()]), delay(5000)]);
+      // (Briefly when the channel is being aborted: the caller may already be gone.)
+      await Promise.race([Promise.all([toCaller.flushed(), errToCaller.flushed()]), delay(reason ? 250 : 5000)]);
       toCaller.stop();
       errToCaller.stop();
       const recording: AsciicastSummary | null = this.cast ? await this.cast.close() : null;
@@ -478,7 +491,10 @@ export class SessionChannel implements Closable {
     return this.finishing;
   }
 
-  abort(reason: string): Promise<void> {
+  async abort(reason: string): Promise<void> {
+    // A request still being judged or opened settles first (bounded), so that its unit
+    // lands before the session's end.
+    if (this.started && !this.finishWith && this.starting) await Promise.race([this.starting, delay(2000)]);
     if (!this.started || !this.finishWith) {
       this.conn.untrack(this);
       try {
@@ -487,12 +503,12 @@ export class SessionChannel implements Closable {
       } catch {
         /* gone */
       }
-      return Promise.resolve();
+      return;
     }
     if (this.up && !this.finishing) {
       this.ch?.stderr.write(`\r\ngatehouse: ${reason}\r\n`);
     }
-    return this.finish({ aborted: reason, status: 255 });
+    await this.finish({ aborted: reason, status: 255 });
   }
 }
 

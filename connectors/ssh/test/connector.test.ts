@@ -17,14 +17,14 @@ import { MemoryAudit } from '@gatehouse/connector-kit/testing';
 import { ok, err, Session, silentLogger, type Identity, type SessionServices, type RuleConfig } from '@gatehouse/core';
 import { compilePolicy } from '@gatehouse/policy';
 import { compileMasking } from '@gatehouse/masking';
-import { createSshConnector, FXP, type SshConnectorConfig } from '@gatehouse/connector-ssh';
+import { createSshConnector, FXP, generateEd25519, type SshConnectorConfig } from '@gatehouse/connector-ssh';
 
 const TOKEN = 'tok-deploy-0123456789';
 const IDENTITY: Identity = { subject: 'svc:deploy', issuer: 'static', groups: ['deployers'], claims: {} };
 
 /** A scripted target: exec/shell/sftp/scp answers, direct-tcpip to a local echo server. */
 async function startTarget(gatewayPub: string) {
-  const host = ssh2.utils.generateKeyPairSync('ed25519');
+  const host = generateEd25519('test');
   const seen: string[] = [];
   const server = new ssh2.Server({ hostKeys: [host.private] }, (client) => {
     client.on('authentication', (ctx) => {
@@ -61,7 +61,7 @@ async function startTarget(gatewayPub: string) {
           const ch = a();
           seen.push(`exec ${info.command}`);
           if (info.command === 'cat') {
-            ch.pipe(ch);
+            ch.pipe(ch, { end: false });
             ch.on('end', () => {
               ch.exit(0);
               ch.end();
@@ -92,6 +92,10 @@ async function startTarget(gatewayPub: string) {
           seen.push(`subsystem ${info.name}`);
           // A minimal SFTP server: VERSION, HANDLE for OPEN, STATUS OK for the rest.
           let buf = Buffer.alloc(0);
+          ch.on('end', () => {
+            ch.exit(0);
+            ch.end();
+          });
           ch.on('data', (d: Buffer) => {
             buf = Buffer.concat([buf, d]);
             while (buf.length >= 4 && buf.length >= 4 + buf.readUInt32BE(0)) {
@@ -241,7 +245,7 @@ function exec(c: ssh2.Client, cmd: string, input?: string): Promise<{ code: numb
 const settle = () => new Promise((r) => setTimeout(r, 150));
 
 t.test('the connector against a scripted target', async (t) => {
-  const gwKey = ssh2.utils.generateKeyPairSync('ed25519');
+  const gwKey = generateEd25519('test');
   const target = await startTarget(gwKey.public);
   t.teardown(() => target.close());
   const echo: NetServer = createServer((s) => s.pipe(s));
@@ -280,7 +284,7 @@ t.test('the connector against a scripted target', async (t) => {
     ch.write('exit\n');
     t.equal(await exit, 5);
     t.match(out, /you said hello/);
-    t.ok(target.seen.includes('window 100x30'));
+    t.ok(target.seen.includes('window 100x30'), JSON.stringify(target.seen));
   });
 
   t.test('signals pass through; the exit signal comes back', async (t) => {
@@ -325,9 +329,10 @@ t.test('the connector against a scripted target', async (t) => {
     ch.end();
     await closed;
     await settle();
-    const tr = g.audit.units().find((e) => (e.unit?.attributes as { transfer?: unknown } | undefined)?.transfer);
+    const tr = g.audit.units().find((e) => (e.unit?.attributes as { transfer?: { path?: string } } | undefined)?.transfer?.path === '/srv/drop');
     t.match(tr?.unit?.attributes, { transfer: { path: '/srv/drop', name: 'hello.txt', size: 5, sha256: createHash('sha256').update('world').digest('hex'), complete: true } });
-    const ch2 = await new Promise<ClientChannel>((resolve, reject) => c.exec('scp -t /secret', (e, x) => (e ? reject(e) : resolve(x))));
+    const ch2 = await new Promise<ClientChannel>((resolve, reject) => c.exec('scp -t /secret/x', (e, x) => (e ? reject(e) : resolve(x))));
+    ch2.end();
     let err2 = '';
     ch2.stderr.on('data', (d: Buffer) => (err2 += d.toString()));
     ch2.on('data', () => {});
@@ -355,10 +360,10 @@ t.test('the connector against a scripted target', async (t) => {
 });
 
 t.test('target host keys: mismatch and unknown refused with a message; trust on first use pins', async (t) => {
-  const gwKey = ssh2.utils.generateKeyPairSync('ed25519');
+  const gwKey = generateEd25519('test');
   const target = await startTarget(gwKey.public);
   t.teardown(() => target.close());
-  const other = ssh2.utils.generateKeyPairSync('ed25519');
+  const other = generateEd25519('test');
   const wrong = await startGatewayFor(target, gwKey, { knownHosts: `[127.0.0.1]:${target.port} ${other.public}\n` });
   t.teardown(() => wrong.stop());
   const c = await login(wrong.port);
@@ -383,15 +388,23 @@ t.test('target host keys: mismatch and unknown refused with a message; trust on 
 });
 
 t.test('failed logins are limited per address; idle and login timeouts; shutdown records open channels', async (t) => {
-  const gwKey = ssh2.utils.generateKeyPairSync('ed25519');
+  const gwKey = generateEd25519('test');
   const target = await startTarget(gwKey.public);
   t.teardown(() => target.close());
   const g = await startGatewayFor(target, gwKey, { extra: { idle_timeout: 400, login_timeout: 300 } });
   t.teardown(() => g.stop());
-  // Login timeout: a TCP connection that never logs in.
+  // A TCP connection that never says anything is dropped at the login deadline…
+  const silent = connect(g.port, '127.0.0.1');
+  silent.on('error', () => {});
+  silent.resume(); // read (and drop) what the gateway sends, so that its close is seen
+  await new Promise((r) => silent.on('close', r));
+  // …and one that starts SSH but never logs in is dropped and audited.
   const raw = connect(g.port, '127.0.0.1');
   raw.on('error', () => {});
+  raw.resume();
+  raw.write('SSH-2.0-slow_client\r\n');
   await new Promise((r) => raw.on('close', r));
+  await settle();
   t.ok(g.audit.events.find((e) => e.kind === 'protocol.error' && (e.meta as { code?: string }).code === 'ssh.login_timeout'));
   // Idle timeout.
   const c = await login(g.port);
@@ -399,13 +412,18 @@ t.test('failed logins are limited per address; idle and login timeouts; shutdown
   await settle();
   t.ok(g.audit.events.find((e) => e.kind === 'session.end' && (e.meta as { reason?: string }).reason === 'idle timeout'));
   // Shutdown with a channel open: its unit is recorded, then session.end.
-  const c2 = await login(g.port);
+  const g3 = await startGatewayFor(target, gwKey);
+  const c2 = await login(g3.port);
   const ch = await new Promise<ClientChannel>((resolve, reject) => c2.exec('sleep', (e, x) => (e ? reject(e) : resolve(x))));
   ch.on('data', () => {});
   ch.stderr.on('data', () => {});
+  while (!target.seen.includes('exec sleep')) await settle();
   await settle();
-  await g.stop();
-  t.ok(g.audit.units().find((e) => e.unit?.text === 'sleep' && /gateway shutdown/.test(String(e.result?.error))));
+  await g3.stop();
+  t.ok(
+    g3.audit.units().find((e) => e.unit?.text === 'sleep' && /gateway shutdown/.test(String(e.result?.error))),
+    JSON.stringify(g3.audit.events.slice(-3).map((e) => [e.kind, e.unit?.text, e.result, e.meta])),
+  );
   // Failed logins.
   const g2 = await startGatewayFor(target, gwKey);
   t.teardown(() => g2.stop());

@@ -282,3 +282,32 @@ t.test('sizes', async (t) => {
   t.equal(parseSize(4096), 4096);
   t.throws(() => parseSize('lots'));
 });
+
+t.test('config: defaults, and keys that would be ignored or are missing are refused', async (t) => {
+  const base = (extra = '', upstream = 'private_key: "-----BEGIN OPENSSH PRIVATE KEY-----x", known_hosts: "h ssh-ed25519 AAAA"') =>
+    `data_dir: /tmp/x\nconnectors:\n  - name: s\n    type: ssh\n    listen: 127.0.0.1:0\n    upstream: { address: 10.0.0.5:22, user: deploy, ${upstream} }\n${extra}`;
+  const parse = (text: string) => parseConfig(text, 'g.yaml', { connectors: [sshConnector] });
+  const good = parse(base());
+  if (!good.ok) throw good.error;
+  t.match(good.value.connectors[0], {
+    host_key: 'data_dir',
+    recording: { input: false, max_bytes: '50MB' },
+    idle_timeout: 1_800_000,
+    keepalive_interval: 15_000,
+    max_auth_failures: 10,
+    upstream: { trust_on_first_use: false, connect_timeout: 10_000 },
+  });
+  const refused = (text: string, re: RegExp) => {
+    const r = parse(text);
+    t.match(r.ok ? 'accepted' : r.error.message, re);
+  };
+  refused(base('    tls: { cert: a, key: b }\n'), /ssh connectors do not use tls/);
+  refused(base('', 'known_hosts: "h ssh-ed25519 AAAA"'), /needs private_key or password/);
+  refused(base('', 'password: x'), /needs known_hosts .* or trust_on_first_use/);
+  refused(base('', 'password: x, trust_on_first_use: true, passphrase: y'), /passphrase needs private_key/);
+  refused(base('    masking: [ { columns: [ssn], with: redact } ]\n'), /detectors only/);
+  refused(base('    recording: { max_bytes: 10 }\n'), /max_bytes/);
+  refused(base('    rules: [ { name: x, match: { statement: [drop] }, action: deny } ]\n'), /accepted/);
+  const id = parseConfig(`data_dir: /tmp/x\nidentity:\n  ssh_keys: [ { key: "ssh-dss AAAA", subject: x } ]\n`, 'g.yaml', { connectors: [sshConnector] });
+  t.match(id.ok ? 'accepted' : id.error.message, /ssh_keys\[0\]\.key/);
+});
