@@ -89,9 +89,15 @@ export class SessionChannel implements Closable {
       reject?.();
       void conn.refused('auth-agent', 'auth-agent-req@openssh.com', 'agent-forwarding', 'agent forwarding is not supported by the gateway');
     });
-    session.on('shell', (accept, reject) => (this.starting = this.start('shell', '', accept, reject).catch((e: Error) => this.fail(e))));
-    session.on('exec', (accept, reject, info) => (this.starting = this.start('exec', info.command, accept, reject).catch((e: Error) => this.fail(e))));
-    session.on('subsystem', (accept, reject, info) => (this.starting = this.start('subsystem', info.name, accept, reject).catch((e: Error) => this.fail(e))));
+    session.on('shell', (accept, reject) => {
+      this.starting = this.start('shell', '', accept, reject).catch((e: Error) => this.fail(e));
+    });
+    session.on('exec', (accept, reject, info) => {
+      this.starting = this.start('exec', info.command, accept, reject).catch((e: Error) => this.fail(e));
+    });
+    session.on('subsystem', (accept, reject, info) => {
+      this.starting = this.start('subsystem', info.name, accept, reject).catch((e: Error) => this.fail(e));
+    });
     session.on('close', () => {
       this.callerClosed = true;
       if (!this.started) conn.untrack(this);

@@ -28,7 +28,7 @@ async function startTarget(gatewayPub: string) {
   const seen: string[] = [];
   const server = new ssh2.Server({ hostKeys: [host.private] }, (client) => {
     client.on('authentication', (ctx) => {
-      if (ctx.method === 'publickey' && ctx.key.data.equals(Buffer.from(gatewayPub.split(' ')[1]!, 'base64'))) return ctx.accept();
+      if (ctx.method === 'publickey' && ctx.key.data.equals(Buffer.from(gatewayPub.split(' ')[1], 'base64'))) return ctx.accept();
       ctx.reject(['publickey']);
     });
     client.on('ready', () => {
@@ -101,7 +101,7 @@ async function startTarget(gatewayPub: string) {
             while (buf.length >= 4 && buf.length >= 4 + buf.readUInt32BE(0)) {
               const p = buf.subarray(4, 4 + buf.readUInt32BE(0));
               buf = buf.subarray(4 + p.length);
-              const type = p[0]!;
+              const type = p[0];
               if (type === FXP.INIT) ch.write(pkt(FXP.VERSION, 3));
               else if (type === FXP.OPEN) ch.write(pkt(FXP.HANDLE, p.readUInt32BE(1), Buffer.from('H')));
               else ch.write(pkt(FXP.STATUS, p.readUInt32BE(1), 0, '', ''));
@@ -266,10 +266,21 @@ t.test('the connector against a scripted target', async (t) => {
     t.notOk(target.seen.includes('exec rm -rf /srv'), 'never reached the target');
     await settle();
     const units = g.audit.units();
-    t.match(units.find((e) => e.unit?.text === 'uptime'), { decision: { action: 'allow' }, result: { status: 0 }, unit: { attributes: { channel: 'exec', recording: { sha256: /^[0-9a-f]{64}$/ } } } });
+    t.match(
+      units.find((e) => e.unit?.text === 'uptime'),
+      { decision: { action: 'allow' }, result: { status: 0 }, unit: { attributes: { channel: 'exec', recording: { sha256: /^[0-9a-f]{64}$/ } } } },
+    );
     const rec = (units.find((e) => e.unit?.text === 'uptime')!.unit!.attributes as { recording: { file: string; sha256: string } }).recording;
-    t.equal(createHash('sha256').update(readFileSync(join(g.dataDir, 'recordings', rec.file))).digest('hex'), rec.sha256);
-    t.match(units.find((e) => e.unit?.text === 'rm -rf /srv'), { decision: { action: 'deny', rule: 'no-rm' }, result: { status: 126 } });
+    t.equal(
+      createHash('sha256')
+        .update(readFileSync(join(g.dataDir, 'recordings', rec.file)))
+        .digest('hex'),
+      rec.sha256,
+    );
+    t.match(
+      units.find((e) => e.unit?.text === 'rm -rf /srv'),
+      { decision: { action: 'deny', rule: 'no-rm' }, result: { status: 126 } },
+    );
   });
 
   t.test('shell with a pty: window change reaches the target, exit status comes back', async (t) => {
@@ -352,7 +363,10 @@ t.test('the connector against a scripted target', async (t) => {
     await t.rejects(new Promise((resolve, reject) => c.exec('uptime', { x11: true }, (e, x) => (e ? reject(e) : resolve(x)))));
     await settle();
     const u = g.audit.units();
-    t.match(u.find((e) => e.unit?.text === `direct-tcpip 127.0.0.1:${echoPort}`), { decision: { rule: 'echo-tunnel' }, unit: { attributes: { bytes_to_target: 4, bytes_to_caller: 4 } } });
+    t.match(
+      u.find((e) => e.unit?.text === `direct-tcpip 127.0.0.1:${echoPort}`),
+      { decision: { rule: 'echo-tunnel' }, unit: { attributes: { bytes_to_target: 4, bytes_to_caller: 4 } } },
+    );
     t.ok(u.find((e) => e.decision?.rule === 'forwarding-off'));
     t.ok(u.find((e) => e.decision?.rule === 'remote-forwarding'));
     t.ok(u.find((e) => e.decision?.rule === 'x11-forwarding'));

@@ -5,6 +5,8 @@
  * refusal answered as a STATUS), known_hosts matching, and the failed-login limiter.
  */
 import t from 'tap';
+import { parseConfig } from '@gatehouse/core';
+import { sshConnector } from '@gatehouse/connector-ssh';
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import {
   FailureLimiter,
