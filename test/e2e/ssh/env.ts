@@ -167,6 +167,10 @@ async function loginUser(): Promise<string> {
 
 async function launch(dir: string, port: number): Promise<ChildProcess> {
   const child = spawn(SSHD, ['-D', '-e', '-f', join(dir, 'sshd_config')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // A test process that dies (a tap timeout) must not leave its sshd listening.
+  const reap = () => child.kill('SIGKILL');
+  process.once('exit', reap);
+  child.once('exit', () => process.off('exit', reap));
   let log = '';
   child.stderr.on('data', (c: Buffer) => {
     log += c.toString();

@@ -153,7 +153,8 @@ if (missing) {
     c.end();
   });
 
-  t.test('the real ssh client with a pty under tmux', { skip: existsSync('/usr/bin/tmux') ? false : 'tmux not installed' }, async (t) => {
+  // tmux is installed by `make test` (scripts/ensure-system-deps.sh): no skip, a missing tmux fails.
+  t.test('the real ssh client with a pty under tmux', async (t) => {
     const name = `gh-ssh-${process.pid}`;
     const cmd = ['ssh', ...g.opts(), '-tt', 'deploy@127.0.0.1'].map((a) => `'${a}'`).join(' ');
     await run('tmux', ['new-session', '-d', '-s', name, '-x', '120', '-y', '30', cmd]);
