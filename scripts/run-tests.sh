@@ -9,6 +9,10 @@ LINES=78 BRANCHES=75 FUNCTIONS=78
 COVERAGE_FLOOR=(--statements "$LINES" --lines "$LINES" --branches "$BRANCHES" --functions "$FUNCTIONS" --no-allow-incomplete-coverage --no-allow-empty-coverage)
 set -uo pipefail
 cd "$(dirname "$0")/.."
+# tap bakes the plugin list of .taprc into node_modules when it first runs; on a fresh clone
+# that happens while the first test processes start, which then load the plugin .taprc
+# removes (@tapjs/typescript) and fail to import. Build the plugin set once, up front.
+npx tap build >/dev/null || { echo "run-tests: tap build failed" >&2; exit 1; }
 mapfile -t files < <(find packages connectors gateway test -path '*/node_modules' -prune -o -path '*/dist/*' -name '*.test.js' -print 2>/dev/null | sort)
 if [ ${#files[@]} -eq 0 ]; then echo "run-tests: no compiled tests found (did the build run?)" >&2; exit 1; fi
 echo "run-tests: ${#files[@]} test files"
