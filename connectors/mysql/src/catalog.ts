@@ -11,7 +11,7 @@
  * schema-change error, and at most every `CATALOG_TTL_MS` otherwise.
  */
 import type { Socket } from 'node:net';
-import { RefreshingSnapshot } from '@gatehouse/connector-kit';
+import { indexByName, qualifiedNames, RefreshingSnapshot } from '@gatehouse/connector-kit';
 import type { Logger } from '@gatehouse/core';
 import { classifyMysql } from '@gatehouse/policy';
 import { encode, readErr, Reader } from './packet.js';
@@ -86,29 +86,13 @@ function build(cols: (string | null)[][], views: (string | null)[][], routines: 
     if (!r) rels.set(key, (r = { schema, name: table, columns: [], view: null }));
     r.columns.push(column);
   }
-  const byName = new Map<string, Relation[]>();
-  const add = (k: string, r: Relation) => {
-    const key = k.toLowerCase();
-    const list = byName.get(key);
-    if (list) list.push(r);
-    else byName.set(key, [r]);
-  };
-  for (const r of rels.values()) {
-    add(r.name, r);
-    add(`${r.schema}.${r.name}`, r);
-  }
+  const byName = indexByName(rels.values());
   for (const [schema, table, definition] of views) {
     if (schema === null || table === null) continue;
     const r = rels.get(`${schema}.${table}`);
     if (r) r.view = viewReads(definition, schema, byName);
   }
-  const userFunctions = new Set<string>();
-  for (const [schema, name] of routines) {
-    if (schema === null || name === null) continue;
-    userFunctions.add(name.toLowerCase());
-    userFunctions.add(`${schema}.${name}`.toLowerCase());
-  }
-  return { byName, userFunctions, version };
+  return { byName, userFunctions: qualifiedNames(routines), version };
 }
 
 /** The table columns a view definition reads (every column, of every relation it names, that it mentions). */

@@ -12,7 +12,7 @@
  * reloaded after DDL passes through the gateway, when a RowDescription names an OID it
  * does not know, and at most every `CATALOG_TTL_MS` otherwise (DDL made by someone else).
  */
-import { RefreshingSnapshot } from '@gatehouse/connector-kit';
+import { indexByName, qualifiedNames, RefreshingSnapshot } from '@gatehouse/connector-kit';
 import type { ColumnOrigin, Logger } from '@gatehouse/core';
 import { FrameReader } from './frame-reader.js';
 import { connectUpstream, type UpstreamTarget } from './upstream.js';
@@ -104,23 +104,7 @@ function build(sets: string[][][], version: number): CatalogSnapshot {
     rel.columns[Number(attnum)] = attname;
   }
   for (const [view, ref, sub] of deps) byOid.get(Number(view))?.reads.push([Number(ref), Number(sub)]);
-  const byName = new Map<string, Relation[]>();
-  const add = (k: string, r: Relation) => {
-    const key = k.toLowerCase();
-    const list = byName.get(key);
-    if (list) list.push(r);
-    else byName.set(key, [r]);
-  };
-  for (const r of byOid.values()) {
-    add(r.name, r);
-    add(`${r.schema}.${r.name}`, r);
-  }
-  const userFunctions = new Set<string>();
-  for (const [schema, name] of funcs) {
-    userFunctions.add(name.toLowerCase());
-    userFunctions.add(`${schema}.${name}`.toLowerCase());
-  }
-  return { byOid, byName, userFunctions, version };
+  return { byOid, byName: indexByName(byOid.values()), userFunctions: qualifiedNames(funcs), version };
 }
 
 /** Run one simple Query; every result set's rows as text (NULL as ''). */

@@ -8,3 +8,4 @@ export { cleartextTokenRefusal, CLEARTEXT_REFUSAL, Deadline, endGracefully, peer
 export { connectTcp, secureUpstream, type UpstreamTlsOptions } from './upstream.js';
 export { bytesBehindUpgrade, CERTIFICATE_REFUSED, loadTls, pem, ServerTls, type TlsMaterial, type Upgrade } from './tls.js';
 export { RefreshingSnapshot, type RefreshingOptions } from './refreshing.js';
+export { indexByName, qualifiedNames } from './catalog-names.js';
