@@ -4,6 +4,6 @@
 // test/ covers nothing. Paths are relative to the repository root, forward slashes.
 // The compiled JavaScript is measured; tap maps it back to src/*.ts through the source maps.
 export default function coverageMap(testFile) {
-  const m = /^((?:packages|connectors)\/[^/]+)\/dist\/test\//.exec(testFile);
+  const m = /^((?:packages|connectors)\/[^/]+|agent)\/dist\/test\//.exec(testFile);
   return m ? [`${m[1]}/dist/src/**/*.js`] : null;
 }

@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 # that happens while the first test processes start, which then load the plugin .taprc
 # removes (@tapjs/typescript) and fail to import. Build the plugin set once, up front.
 npx tap build >/dev/null || { echo "run-tests: tap build failed" >&2; exit 1; }
-mapfile -t files < <(find packages connectors gateway test -path '*/node_modules' -prune -o -path '*/dist/*' -name '*.test.js' -print 2>/dev/null | sort)
+mapfile -t files < <(find packages connectors agent gateway test -path '*/node_modules' -prune -o -path '*/dist/*' -name '*.test.js' -print 2>/dev/null | sort)
 if [ ${#files[@]} -eq 0 ]; then echo "run-tests: no compiled tests found (did the build run?)" >&2; exit 1; fi
 echo "run-tests: ${#files[@]} test files"
 out=$(mktemp)
