@@ -21,10 +21,15 @@ have sysbench || need+=(sysbench)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 have ssh      || need+=(openssh-client)
 have tmux     || need+=(tmux)
-if [ "$profile" = bench ]; then
-  have pgbouncer || need+=(pgbouncer)
-  have wrk       || need+=(wrk)
-fi
+# strace: packages/audit/test/wal-sync.test.ts checks on the real system calls that a strict
+# append resolves only after the WAL was synced.
+have strace   || need+=(strace)
+# The benchmarks' baselines and load generators (make test runs the benchmark driver as a
+# smoke, test/e2e/bench/smoke.test.ts, so the test profile needs them too); strace counts the
+# audit writer's fsyncs for the strict group-commit figures.
+have pgbouncer || need+=(pgbouncer)
+have wrk       || need+=(wrk)
+have strace    || need+=(strace)
 if [ ${#need[@]} -gt 0 ]; then
   echo "system-deps: installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

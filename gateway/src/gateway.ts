@@ -79,7 +79,7 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
     logger,
   });
   const authenticator = createAuthenticator(config.identity, { logger: logger.child({ component: 'identity' }) });
-  const metrics = createMetrics(() => audit.failure !== null);
+  const metrics = createMetrics(audit);
   const recorder = createRecorder({ dataDir: config.data_dir, logger: logger.child({ component: 'recording' }) });
 
   const connectors: Connector[] = [];

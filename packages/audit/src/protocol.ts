@@ -1,9 +1,15 @@
 /** Messages between the main thread (AuditLog) and the writer worker. */
 import type { AuditEventInput } from '@gatehouse/core';
+import type { SyncStats } from './wal-sync.js';
 
 export interface WriterConfig {
   dataDir: string;
   durability: 'strict' | 'batched';
+  /**
+   * strict: unused. batched: how long the writer may keep a transaction open after the
+   * first event of it arrives — the window minus the main thread's gathering; ≤ 1 means
+   * commit each message as it arrives.
+   */
   windowMs: number;
   checkpointIntervalSec: number;
   origin: string;
@@ -22,5 +28,7 @@ export type FromWorker =
   | { t: 'ack'; id: number; firstSeq: number; bad?: Array<[number, string]> }
   | { t: 'size'; id: number; size: number }
   | { t: 'checkpoint'; note: string }
+  /** Commit and WAL-sync figures since the previous report (see WalSync). */
+  | ({ t: 'stats' } & SyncStats)
   | { t: 'failed'; message: string }
   | { t: 'closed' };

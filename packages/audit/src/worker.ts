@@ -1,8 +1,9 @@
 /**
  * The writer: the only code that touches the audit store. It owns the DB connection, the
  * sequence, the hash chain and the Merkle frontier, so none of them needs a lock; the main
- * thread only posts batches. All disk I/O here is synchronous by design — this thread is
- * the one place where blocking on disk costs no caller latency.
+ * thread only posts batches. Inserts and commits are synchronous by design — this thread
+ * is the one place where blocking costs no caller latency — except the fsync, which runs on
+ * the thread pool (WalSync) so that inserting the next batch never waits for the disk.
  */
 import { mkdirSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
@@ -15,11 +16,14 @@ import { Frontier } from './merkle.js';
 import { checkpointBody, signNote } from './note.js';
 import type { FromWorker, ToWorker, WriterConfig } from './protocol.js';
 import { dbPath, readMeta, SCHEMA, SCHEMA_VERSION, subjectOf, timeMs, type Db } from './store.js';
+import { WalSync } from './wal-sync.js';
 
 /** One event's canonical form may not exceed this (connectors cap what they put in). */
 const MAX_EVENT_BYTES = 1024 * 1024;
 /** batched: commit early once this many events wait, so the open transaction stays bounded. */
 const MAX_UNCOMMITTED = 20_000;
+/** How often the writer reports its commit and sync figures to the main thread (metrics). */
+const STATS_INTERVAL_MS = 1000;
 
 type Batch = Extract<ToWorker, { t: 'append' }>;
 
@@ -42,7 +46,10 @@ class Writer {
   private uncommitted = 0;
   private commitTimer: NodeJS.Timeout | null = null;
   private checkpointTimer: NodeJS.Timeout | null = null;
+  private statsTimer: NodeJS.Timeout | null = null;
   private failed = false;
+  /** Makes commits durable off this thread; releases acks and checkpoints once they are. */
+  private readonly wal: WalSync<FromWorker>;
 
   constructor(
     private readonly cfg: WriterConfig,
@@ -52,8 +59,19 @@ class Writer {
     this.db = new Database(dbPath(cfg.dataDir));
     const mode = this.db.pragma('journal_mode = WAL', { simple: true });
     if (mode !== 'wal') throw new Error(`cannot put the audit store in WAL mode (got ${String(mode)})`);
-    // FULL in both modes: a commit is fsynced. The modes differ in when append() resolves.
-    this.db.pragma('synchronous = FULL');
+    // NORMAL: a COMMIT does not wait for the disk; WalSync fsyncs the WAL on the thread
+    // pool and releases what each commit promised once it is durable (decision 0105).
+    this.db.pragma('synchronous = NORMAL');
+    this.wal = new WalSync<FromWorker>(
+      `${dbPath(cfg.dataDir)}-wal`,
+      (msgs) => {
+        for (const m of msgs) this.post(m);
+      },
+      (e) =>
+        this.guard(() => {
+          throw e;
+        }),
+    );
     this.db.exec(SCHEMA);
     this.checkIdentity();
     this.ins = this.db.prepare('INSERT INTO events (seq, time, kind, connector, session, subject, body, prev, hash, leaf) VALUES (?,?,?,?,?,?,?,?,?,?)');
@@ -70,6 +88,12 @@ class Writer {
     this.post({ t: 'ready', size: this.seq, verifierKey: this.key.verifierKey, checkpoint: note });
     // Also when idle: a fresh signed time line every interval, so silence is visible.
     this.checkpointTimer = setInterval(() => this.guard(() => this.signCheckpoint()), this.cfg.checkpointIntervalSec * 1000);
+    this.statsTimer = setInterval(() => this.postStats(), STATS_INTERVAL_MS);
+  }
+
+  private postStats(): void {
+    const s = this.wal.takeStats();
+    if (s.commits > 0 || s.syncs > 0) this.post({ t: 'stats', ...s });
   }
 
   /** Origin and key name are part of every signed checkpoint: they are fixed at creation. */
@@ -118,7 +142,7 @@ class Writer {
       this.guard(() => this.drain());
       this.post({ t: 'size', id: m.id, size: this.seq });
     } else if (m.t === 'close') {
-      this.close();
+      void this.close();
     }
   }
 
@@ -128,23 +152,29 @@ class Writer {
     const q = this.queue;
     this.queue = [];
     const acks: FromWorker[] = [];
+    let events = 0;
     this.begin.run();
-    for (const b of q) acks.push(this.insertBatch(b));
+    for (const b of q) {
+      acks.push(this.insertBatch(b));
+      events += b.events.length;
+    }
     this.putMeta.run('frontier', this.frontier.serialize());
     this.commitStmt.run();
-    for (const a of acks) this.post(a);
+    // strict: the acks (and so the callers' replies) wait for the sync that covers this commit.
+    this.wal.committed(events, acks);
   }
 
   private acceptBatched(b: Batch): void {
     if (!this.inTx) {
       this.begin.run();
       this.inTx = true;
-      this.commitTimer = setTimeout(() => this.guard(() => this.commit()), this.cfg.windowMs);
+      // What is left of the window after the main thread's gathering (WriterConfig.windowMs).
+      if (this.cfg.windowMs > 1) this.commitTimer = setTimeout(() => this.guard(() => this.commit()), this.cfg.windowMs);
     }
     const ack = this.insertBatch(b);
     this.post(ack);
     this.uncommitted += b.events.length;
-    if (this.uncommitted >= MAX_UNCOMMITTED) this.commit();
+    if (this.uncommitted >= MAX_UNCOMMITTED || this.cfg.windowMs <= 1) this.commit();
   }
 
   private commit(): void {
@@ -154,6 +184,8 @@ class Writer {
     this.putMeta.run('frontier', this.frontier.serialize());
     this.commitStmt.run();
     this.inTx = false;
+    // batched: acks went out on acceptance; the window's promise is that this sync follows.
+    this.wal.committed(this.uncommitted, []);
     this.uncommitted = 0;
   }
 
@@ -195,15 +227,23 @@ class Writer {
     const root = this.frontier.root();
     const note = signNote(checkpointBody(this.cfg.origin, this.seq, root, time), this.key.name, this.key.privateKey, this.key.publicKey);
     this.insCheckpoint.run(this.seq, root, time, note);
-    this.post({ t: 'checkpoint', note });
+    // Published only once durable: nobody should hold a checkpoint the disk may not have.
+    this.wal.committed(0, [{ t: 'checkpoint', note }]);
     return note;
   }
 
-  private close(): void {
+  /** Final commit and checkpoint, made durable before the store closes. */
+  private async close(): Promise<void> {
     if (!this.failed) {
       this.guard(() => {
         this.signCheckpoint();
         this.stopTimers();
+      });
+      await this.wal.idle();
+      this.guard(() => {
+        this.wal.syncNow();
+        this.postStats();
+        this.wal.close();
         this.db.close();
       });
     }
@@ -214,7 +254,8 @@ class Writer {
   private stopTimers(): void {
     if (this.commitTimer) clearTimeout(this.commitTimer);
     if (this.checkpointTimer) clearInterval(this.checkpointTimer);
-    this.commitTimer = this.checkpointTimer = null;
+    if (this.statsTimer) clearInterval(this.statsTimer);
+    this.commitTimer = this.checkpointTimer = this.statsTimer = null;
   }
 
   /** Any store error is final: roll back, stop, tell the main thread (which fails closed). */
@@ -231,6 +272,7 @@ class Writer {
         // The store is already broken; the failure below is what matters.
       }
       try {
+        this.wal.close();
         this.db.close();
       } catch {
         // idem

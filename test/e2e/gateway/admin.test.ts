@@ -28,6 +28,16 @@ t.test('admin API', async (t) => {
     unit: { type: 'statement', text: 'select 1' },
     decision: { action: 'allow' },
   });
+  // The writer reports its commits once a second: at least these two events, and their fsyncs.
+  let writer = '';
+  for (let i = 0; i < 50 && !/gatehouse_audit_events_total [1-9]/.test(writer); i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    writer = await (await get(`${base}/metrics`)).text();
+  }
+  t.match(writer, /gatehouse_audit_events_total ([2-9]|\d\d)/, 'committed events counted');
+  t.match(writer, /gatehouse_audit_commits_total [1-9]/);
+  t.match(writer, /gatehouse_audit_syncs_total [1-9]/, 'strict: the commits were synced');
+  t.match(writer, /gatehouse_audit_sync_seconds_count [1-9]/, 'each sync latency observed');
 
   t.equal((await get(`${base}/api/v1/events`)).status, 401, 'no token → 401');
   const wrong = await get(`${base}/api/v1/events`, 'not-a-token-0123456789');

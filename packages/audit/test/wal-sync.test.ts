@@ -1,0 +1,120 @@
+/**
+ * Durability is ordering: under `strict`, append() may resolve only after the event's WAL
+ * frames were written AND a sync of the WAL completed after them (decision 0105). Checked on
+ * the real system calls with strace (make test installs it), for a pipelined writer whose
+ * fsync runs on another thread.
+ */
+import t from 'tap';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { WalSync } from '../src/wal-sync.js';
+import { tempDir } from './helpers.js';
+
+const child = fileURLToPath(new URL('./fixtures/append-then-mark.js', import.meta.url));
+
+interface Ordering {
+  resolved: number;
+  /** Resolutions with no completed WAL sync between the last WAL write and the resolution. */
+  early: number[];
+}
+
+/** Reads an `strace -f -y` trace: for each RESOLVED line, was the WAL synced since it was last written? */
+function ordering(trace: string): Ordering {
+  const pendingSync = new Map<string, boolean>(); // tid → its unfinished sync is of the WAL
+  let walDirty = false;
+  const early: number[] = [];
+  let resolved = 0;
+  for (const line of trace.split('\n')) {
+    const tid = line.split(' ', 1)[0];
+    if (/pwrite64\(\d+<[^>]*audit\.db-wal>/.test(line) && / = \d+$/.test(line)) walDirty = true;
+    const sync = /(fdatasync|fsync)\(\d+<([^>]*)>/.exec(line);
+    if (sync) {
+      const wal = sync[2].endsWith('audit.db-wal');
+      if (line.includes('<unfinished ...>')) pendingSync.set(tid, wal);
+      else if (wal && / = 0$/.test(line)) walDirty = false;
+    } else if (/<\.\.\. (fdatasync|fsync) resumed>/.test(line)) {
+      if (pendingSync.get(tid) && / = 0$/.test(line)) walDirty = false;
+      pendingSync.delete(tid);
+    }
+    const r = /write\(2<[^>]*>, "RESOLVED (\d+)\\n"/.exec(line);
+    if (r) {
+      resolved++;
+      if (walDirty) early.push(Number(r[1]));
+    }
+  }
+  return { resolved, early };
+}
+
+function traced(t: { teardown(fn: () => unknown): void }, durability: 'strict' | 'batched', n: number): Ordering {
+  const dir = tempDir(t);
+  const out = join(dir, 'trace.txt');
+  execFileSync('strace', ['-f', '-y', '-e', 'trace=pwrite64,fdatasync,fsync,write', '-o', out, process.execPath, child, join(dir, 'data'), durability, String(n)], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    timeout: 60_000,
+  });
+  return ordering(readFileSync(out, 'utf8'));
+}
+
+t.test('strict: every append resolves after a WAL sync that followed its write', async (t) => {
+  const r = traced(t, 'strict', 20);
+  t.equal(r.resolved, 20, 'all 20 resolutions traced');
+  t.same(r.early, [], 'no resolution before its WAL frames were synced');
+});
+
+t.test('batched resolves on acceptance, before the sync: the check above can fail', async (t) => {
+  const r = traced(t, 'batched', 20);
+  t.equal(r.resolved, 20);
+  t.ok(r.early.length > 0, `batched appends resolved before a sync (${r.early.length} of 20)`);
+});
+
+t.test('WalSync releases items only after a sync that started after their commit', async (t) => {
+  const dir = tempDir(t);
+  mkdirSync(dir, { recursive: true });
+  const wal = join(dir, 'x-wal');
+  execFileSync('sh', ['-c', `printf frames > ${wal}`]);
+  const released: number[][] = [];
+  const failures: Error[] = [];
+  const s = new WalSync<number>(
+    wal,
+    (items) => released.push(items),
+    (e) => failures.push(e),
+  );
+  s.committed(1, [1]);
+  // The first sync is running: these wait for the next one, never for the running one.
+  s.committed(2, [2, 3]);
+  t.same(released, [], 'nothing released before a sync completed');
+  await s.idle();
+  t.same(released, [[1], [2, 3]], 'two syncs, in commit order');
+  const stats = s.takeStats();
+  t.equal(stats.commits, 2);
+  t.equal(stats.events, 3);
+  t.equal(stats.syncs, 2);
+  t.equal(stats.latencies.length, 2);
+  t.same(s.takeStats().commits, 0, 'stats reset once taken');
+  s.committed(0, [4]);
+  await s.idle();
+  s.syncNow();
+  t.same(released.at(-1), [4]);
+  t.same(failures, []);
+  s.close();
+});
+
+t.test('a sync that fails is reported, and nothing it covered is released', async (t) => {
+  // /dev/null cannot be synced (EINVAL): the disk promise cannot be kept.
+  t.ok(existsSync('/dev/null'));
+  const released: number[][] = [];
+  const failures: Error[] = [];
+  const s = new WalSync<number>(
+    '/dev/null',
+    (items) => released.push(items),
+    (e) => failures.push(e),
+  );
+  s.committed(1, [1]);
+  await s.idle();
+  t.equal(failures.length, 1, 'failure reported');
+  t.match(failures[0], { code: 'EINVAL' });
+  t.same(released, [], 'nothing released');
+  s.close();
+});
