@@ -1,5 +1,6 @@
 /** Prometheus metrics of one gateway (own registry: no global state, tests can run several). */
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type Metric } from 'prom-client';
+import type { Decision } from '@gatehouse/core';
 import type { SessionMetrics } from '@gatehouse/core';
 import type { AuditLog } from '@gatehouse/audit';
 
@@ -14,19 +15,9 @@ export function createMetrics(audit: Pick<AuditLog, 'failure' | 'stats' | 'onSyn
   const sessions = new Gauge({ name: 'gatehouse_sessions_open', help: 'Open authenticated sessions', labelNames: ['connector'], registers: [registry] });
   const sessionsTotal = new Counter({ name: 'gatehouse_sessions_total', help: 'Sessions started', labelNames: ['connector'], registers: [registry] });
   const authFailures = new Counter({ name: 'gatehouse_auth_failures_total', help: 'Failed authentications', labelNames: ['connector', 'code'], registers: [registry] });
-  const units = new Counter({
-    name: 'gatehouse_units_total',
-    help: 'Units of work (statements, requests, commands) by decision',
-    labelNames: ['connector', 'action'],
-    registers: [registry],
-  });
-  const duration = new Histogram({
-    name: 'gatehouse_unit_duration_seconds',
-    help: 'Time from a unit arriving to its final reply',
-    labelNames: ['connector'],
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
-    registers: [registry],
-  });
+  const units = new UnitMetrics();
+  registry.registerMetric(units.counter());
+  registry.registerMetric(units.histogram());
   new Gauge({
     name: 'gatehouse_audit_failed',
     help: '1 when the audit log cannot write (work is refused)',
@@ -44,10 +35,7 @@ export function createMetrics(audit: Pick<AuditLog, 'failure' | 'stats' | 'onSyn
     },
     sessionClosed: (c) => sessions.dec({ connector: c }),
     authFailure: (c, code) => authFailures.inc({ connector: c, code }),
-    unit: (c, action, ms) => {
-      units.inc({ connector: c, action });
-      duration.observe({ connector: c }, ms / 1000);
-    },
+    unit: (c, action, ms) => units.observe(c, action, ms),
   };
 }
 
@@ -81,4 +69,76 @@ function auditWriterMetrics(registry: Registry, audit: Pick<AuditLog, 'stats' | 
     registers: [registry],
   });
   audit.onSyncLatency = (s) => latency.observe(s);
+}
+
+/** Upper bounds (seconds) of gatehouse_unit_duration_seconds. */
+const UNIT_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5];
+
+interface UnitCounts {
+  actions: Record<Decision['action'], number>;
+  /** Per bucket (not cumulative); the last slot is +Inf. */
+  buckets: Float64Array;
+  sum: number;
+  count: number;
+}
+
+/**
+ * Units per decision and their durations, counted with a few additions per unit — this runs
+ * for every statement, and prom-client's own Counter/Histogram validate and hash the label
+ * object on each call. The numbers become Prometheus series only when scraped: two metric
+ * objects in prom-client's collection shape (name, help, type, get()).
+ */
+class UnitMetrics {
+  private readonly byConnector = new Map<string, UnitCounts>();
+
+  observe(connector: string, action: Decision['action'], ms: number): void {
+    let c = this.byConnector.get(connector);
+    if (!c) {
+      c = { actions: { allow: 0, deny: 0, review: 0 }, buckets: new Float64Array(UNIT_BUCKETS.length + 1), sum: 0, count: 0 };
+      this.byConnector.set(connector, c);
+    }
+    c.actions[action]++;
+    const s = ms / 1000;
+    let i = 0;
+    while (i < UNIT_BUCKETS.length && s > UNIT_BUCKETS[i]) i++;
+    c.buckets[i]++;
+    c.sum += s;
+    c.count++;
+  }
+
+  counter(): Metric {
+    const values = () => {
+      const out: Array<{ labels: Record<string, string>; value: number }> = [];
+      for (const [connector, c] of this.byConnector) {
+        for (const action of ['allow', 'deny', 'review'] as const) if (c.actions[action] > 0) out.push({ labels: { connector, action }, value: c.actions[action] });
+      }
+      return out;
+    };
+    return collected('gatehouse_units_total', 'Units of work (statements, requests, commands) by decision', 'counter', values);
+  }
+
+  histogram(): Metric {
+    const name = 'gatehouse_unit_duration_seconds';
+    const values = () => {
+      const out: Array<{ labels: Record<string, string | number>; value: number; metricName: string }> = [];
+      for (const [connector, c] of this.byConnector) {
+        let cumulative = 0;
+        for (let i = 0; i < UNIT_BUCKETS.length; i++) {
+          cumulative += c.buckets[i];
+          out.push({ labels: { le: UNIT_BUCKETS[i], connector }, value: cumulative, metricName: `${name}_bucket` });
+        }
+        out.push({ labels: { le: '+Inf', connector }, value: c.count, metricName: `${name}_bucket` });
+        out.push({ labels: { connector }, value: c.sum, metricName: `${name}_sum` });
+        out.push({ labels: { connector }, value: c.count, metricName: `${name}_count` });
+      }
+      return out;
+    };
+    return collected(name, 'Time from a unit arriving to its final reply', 'histogram', values);
+  }
+}
+
+/** A metric whose series are computed at scrape time, in the shape prom-client's Registry collects. */
+function collected(name: string, help: string, type: 'counter' | 'histogram', values: () => unknown[]): Metric {
+  const metric = { name, help, type, aggregator: 'sum', get: () => Promise.resolve({ name, help, type, values: values(), aggregator: 'sum' }), reset: () => {} };
+  return metric as unknown as Metric;
 }
