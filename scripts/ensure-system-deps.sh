@@ -24,6 +24,8 @@ have tmux     || need+=(tmux)
 # strace: packages/audit/test/wal-sync.test.ts checks on the real system calls that a strict
 # append resolves only after the WAL was synced.
 have strace   || need+=(strace)
+# asciinema: test/e2e/ssh/shell.test.ts plays a recording with Debian's `asciinema cat`.
+have asciinema || need+=(asciinema)
 # The benchmarks' baselines and load generators (make test runs the benchmark driver as a
 # smoke, test/e2e/bench/smoke.test.ts, so the test profile needs them too); strace counts the
 # audit writer's fsyncs for the strict group-commit figures.

@@ -129,6 +129,13 @@ if (missing) {
     t.match(r.stdout, /terminal .*\.cast\.gz/);
     const direct = await run(process.execPath, [gatehouseBin, 'replay', file, '--speed', '1000']);
     t.match(direct.stdout, /term=xterm/);
+    // Debian's asciinema plays the same recording, once decompressed (make test installs it).
+    const plain = join(g.dir, 'shell.cast');
+    writeFileSync(plain, gunzipSync(bytes));
+    // asciinema cat reads its controlling terminal: give it one with script(1).
+    const played = await run('script', ['-qec', `asciinema cat ${plain}`, '/dev/null']);
+    t.match(played.stdout, /40 100/, 'asciinema cat prints the recorded output');
+    t.notMatch(played.stdout, /4111 1111 1111 1111/);
   });
 
   t.test('signals reach the target; exit signal comes back; exec with a pty', async (t) => {

@@ -1,7 +1,7 @@
 /**
  * File transfers through the SSH connector with the real clients: `scp -O` (the legacy scp
  * protocol: an exec of `scp -t` / `scp -f`), `scp` in its default SFTP mode and `sftp`, each
- * way with 10 MB of random data; the checksums at both ends equal the SHA-256 in the audit;
+ * way with 50 MB of random data; the checksums at both ends equal the SHA-256 in the audit;
  * `path` rules refuse a file (sftp: permission denied; scp: the transfer stops).
  */
 import t from 'tap';
@@ -12,7 +12,7 @@ import { runClient, sshAvailable, startSshd, type Sshd } from './env.js';
 import { eventually, startSshGateway, type SshGateway } from './harness.js';
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-const SIZE = 10 * 1024 * 1024;
+const SIZE = 50 * 1024 * 1024;
 
 interface Transfer {
   path: string;
