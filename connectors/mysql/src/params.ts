@@ -5,7 +5,7 @@
  */
 import { Reader } from './packet.js';
 import type { Stmt } from './conversation.js';
-import { binaryText, TYPE, type Column } from './result-shape.js';
+import { binaryText, skipBinaryValue, type Column } from './result-shape.js';
 
 const PARAM_CAP = 256;
 
@@ -37,55 +37,12 @@ export function readParams(b: Buffer, stmt: Stmt): { params: (string | null)[]; 
       const type = types[2 * i];
       const unsigned = (types[2 * i + 1] & 0x80) !== 0;
       const col: Column = { schema: '', table: '', orgTable: '', name: '', orgName: '', charset: 33, type, flags: unsigned ? 32 : 0, decimals: 0 };
-      const size = fixed(type);
-      let start: number;
-      let end: number;
-      if (size >= 0) {
-        start = r.pos;
-        r.bytes(size);
-        end = r.pos;
-      } else if (size === -2) {
-        const l = r.u8();
-        start = r.pos;
-        r.bytes(l);
-        end = r.pos;
-      } else {
-        const l = r.lenencInt();
-        start = r.pos;
-        r.bytes(l);
-        end = r.pos;
-      }
-      out[i] = cap(binaryText(col, b, start, end));
+      const start = skipBinaryValue(r, type);
+      out[i] = cap(binaryText(col, b, start, r.pos));
     }
     return { params: out, types: fresh };
   } catch {
     return { params: new Array<string | null>(n).fill('<unreadable>'), types: null };
-  }
-}
-
-function fixed(type: number): number {
-  switch (type) {
-    case TYPE.TINY:
-      return 1;
-    case TYPE.SHORT:
-    case TYPE.YEAR:
-      return 2;
-    case TYPE.LONG:
-    case TYPE.INT24:
-    case TYPE.FLOAT:
-      return 4;
-    case TYPE.LONGLONG:
-    case TYPE.DOUBLE:
-      return 8;
-    case TYPE.NULL:
-      return 0;
-    case TYPE.DATE:
-    case TYPE.DATETIME:
-    case TYPE.TIMESTAMP:
-    case TYPE.TIME:
-      return -2;
-    default:
-      return -1;
   }
 }
 

@@ -1,10 +1,11 @@
 /**
  * The catalog seen through one caller's masking rules: what restricted SQL asks while
  * deciding (does this relation hold a masked column? is it a view over one? a stored
- * routine?). Answers are cached per session and dropped when the catalog is reloaded.
+ * routine?), on the kit's MaskedCatalogView (caching per catalog version, lookups by name).
  */
 import type { Masker } from '@gatehouse/core';
 import type { RestrictedSqlView } from '@gatehouse/policy';
+import { MaskedCatalogView } from '@gatehouse/connector-kit';
 import type { Catalog, CatalogSnapshot, Relation } from './catalog.js';
 
 /**
@@ -38,81 +39,26 @@ export function untraceableFunction(functions: readonly string[]): string | null
   return null;
 }
 
-export class CatalogRestrictedView implements RestrictedSqlView {
-  private version = -1;
-  private readonly relations = new Map<string, string | null>();
-  private readonly views = new Map<string, string | null>();
-
-  constructor(
-    private readonly masker: Masker,
-    private readonly catalog: Catalog,
-  ) {}
-
-  maskedColumn(name: string): string | null {
-    return this.masker.maskedColumn?.(name) ?? null;
+export class CatalogRestrictedView extends MaskedCatalogView<CatalogSnapshot, Relation> implements RestrictedSqlView {
+  constructor(masker: Masker, catalog: Catalog) {
+    super(masker, catalog);
   }
 
-  relationMasked(rel: string): string | null {
-    const key = rel.toLowerCase();
-    if (valueBearing(key)) return `${key} (it shows values of other tables)`;
-    const snap = this.snapshot();
-    if (!snap) return null;
-    let hit = this.relations.get(key);
-    if (hit === undefined) {
-      hit = null;
-      for (const r of snap.byName.get(key) ?? []) if ((hit = this.firstMasked(r))) break;
-      this.relations.set(key, hit);
-    }
-    return hit;
+  protected valueBearing(key: string): boolean {
+    return VALUE_BEARING.has(key) || key.startsWith('sys.');
   }
 
-  viewMasked(rel: string): string | null {
-    const key = rel.toLowerCase();
-    if (valueBearing(key)) return `${key} (it shows values of other tables)`;
-    const snap = this.snapshot();
-    if (!snap) return null;
-    let hit = this.views.get(key);
-    if (hit === undefined) {
-      hit = null;
-      for (const r of snap.byName.get(key) ?? []) {
-        if (r.view === 'unknown') hit = `${r.schema}.${r.name} (its definition cannot be analysed)`;
-        else if (r.view) {
-          for (const o of r.view) {
-            if (this.masker.maskedOrigin?.(o)) {
-              hit = `${o.schema}.${o.table}.${o.column}`;
-              break;
-            }
-          }
-        }
-        if (hit) break;
-      }
-      this.views.set(key, hit);
-    }
-    return hit;
-  }
-
-  isUserFunction(name: string): boolean {
-    return this.snapshot()?.userFunctions.has(name.toLowerCase()) ?? false;
-  }
-
-  private snapshot(): CatalogSnapshot | null {
-    const snap = this.catalog.current;
-    if (snap && snap.version !== this.version) {
-      this.version = snap.version;
-      this.relations.clear();
-      this.views.clear();
-    }
-    return snap;
-  }
-
-  private firstMasked(r: Relation): string | null {
+  protected firstMasked(r: Relation): string | null {
     for (const column of r.columns) {
       if (this.masker.maskedOrigin?.({ schema: r.schema, table: r.name, column })) return `${r.schema}.${r.name}.${column}`;
     }
     return null;
   }
-}
 
-function valueBearing(key: string): boolean {
-  return VALUE_BEARING.has(key) || key.startsWith('sys.');
+  /** MySQL keeps a view's column origins (information_schema.view_column_usage). */
+  protected viewReveals(_snap: CatalogSnapshot, r: Relation): string | null {
+    if (r.view === 'unknown') return `${r.schema}.${r.name} (its definition cannot be analysed)`;
+    for (const o of r.view ?? []) if (this.masker.maskedOrigin?.(o)) return `${o.schema}.${o.table}.${o.column}`;
+    return null;
+  }
 }

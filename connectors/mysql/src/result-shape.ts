@@ -225,6 +225,18 @@ function fixedSize(type: number): number {
   }
 }
 
+/**
+ * Reads past one binary-protocol value of `type` (a row cell or a statement parameter: the
+ * same encoding) and returns where its bytes start; they end at `r.pos`.
+ */
+export function skipBinaryValue(r: Reader, type: number): number {
+  const f = fixedSize(type);
+  const l = f >= 0 ? f : f === -2 ? r.u8() : r.lenencInt();
+  const start = r.pos;
+  r.bytes(l);
+  return start;
+}
+
 /** The text form of one binary value (as the text protocol would send it). */
 export function binaryText(c: Column, b: Buffer, start: number, end: number): string {
   const unsigned = (c.flags & UNSIGNED_FLAG) !== 0;
@@ -281,11 +293,8 @@ function binaryCells(payload: Buffer, shape: ResultShape): ([number, number, num
       cells[i] = null;
       continue;
     }
-    const f = fixedSize(shape.columns[i].type);
     const field = r.pos;
-    const l = f >= 0 ? f : f === -2 ? r.u8() : r.lenencInt();
-    const s = r.pos;
-    r.bytes(l);
+    const s = skipBinaryValue(r, shape.columns[i].type);
     cells[i] = [s, r.pos, field];
   }
   if (r.left !== 0) throw new RangeError('binary row longer than its columns');

@@ -9,3 +9,4 @@ export { connectTcp, secureUpstream, type UpstreamTlsOptions } from './upstream.
 export { bytesBehindUpgrade, CERTIFICATE_REFUSED, loadTls, pem, ServerTls, type TlsMaterial, type Upgrade } from './tls.js';
 export { RefreshingSnapshot, type RefreshingOptions } from './refreshing.js';
 export { indexByName, qualifiedNames } from './catalog-names.js';
+export { MaskedCatalogView, type NamedCatalogSnapshot } from './masked-catalog-view.js';
