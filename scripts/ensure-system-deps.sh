@@ -21,6 +21,10 @@ have sysbench || need+=(sysbench)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 have ssh      || need+=(openssh-client)
 have tmux     || need+=(tmux)
+# Headless Chromium: test/e2e/console drives the web console with playwright-core (executablePath
+# /usr/bin/chromium); DejaVu so that pages and screenshots render text without the recommended fonts.
+[ -x /usr/bin/chromium ] || need+=(chromium)
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
 # strace: packages/audit/test/wal-sync.test.ts checks on the real system calls that a strict
 # append resolves only after the WAL was synced.
 have strace   || need+=(strace)

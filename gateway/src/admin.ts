@@ -1,7 +1,8 @@
 /**
  * The admin server: health and metrics for operators (unauthenticated, bind it to a
  * private address), and the JSON API for admins and auditors (bearer token of an
- * identity whose groups map to a role in `identity.roles`). HTTPS when `admin.tls` is set;
+ * identity whose groups map to a role in `identity.roles`, or the session cookie of the web
+ * console under /ui/ when `console` is configured: see console/). HTTPS when `admin.tls` is set;
  * with `client_auth`, no request of any kind is served without a client certificate.
  */
 import { readFile } from 'node:fs/promises';
@@ -23,6 +24,9 @@ import type { AuditLog, EventFilter } from '@gatehouse/audit';
 import { roleOf } from '@gatehouse/identity';
 import type { GatewayMetrics } from './metrics.js';
 import { startAuditReader } from './audit-reader.js';
+import { approvalsApi, isApprovalsPath } from './approvals-api.js';
+import type { ApprovalService } from '@gatehouse/approvals';
+import { ConsoleError, createConsole } from './console/index.js';
 
 export interface AdminDeps {
   config: GatehouseConfig;
@@ -31,6 +35,8 @@ export interface AdminDeps {
   metrics: GatewayMetrics;
   logger: Logger;
   connectors: Connector[];
+  /** Review requests and grants (approvals-api.ts); null when the gateway has none. */
+  approvals?: ApprovalService | null;
 }
 
 type Role = ReturnType<typeof roleOf>[number];
@@ -74,17 +80,37 @@ export async function startAdminServer(deps: AdminDeps): Promise<AdminServer> {
   // Read the key material before anything starts: a bad path fails the start, not a request.
   const tlsOptions = config.admin.tls ? await tlsServerOptions(config.admin.tls) : null;
   const reader = startAuditReader(config.data_dir);
+  let webConsole: ReturnType<typeof createConsole> | null = null;
+  try {
+    webConsole = config.console
+      ? createConsole({ config, tls: tlsOptions !== null, reader, verifierKey: audit.verifierKey, logger: logger.child({ component: 'console' }) })
+      : null;
+  } catch (e) {
+    await reader.close();
+    throw e;
+  }
 
   async function requireRole(req: IncomingMessage, roles: Role[]): Promise<Identity> {
-    const header = req.headers.authorization ?? '';
-    const m = /^Bearer\s+(\S+)$/i.exec(header);
-    if (!m) throw new HttpError(401, 'bearer token required');
-    const r = await deps.authenticator.authenticate(m[1]);
-    if (!r.ok) throw new HttpError(401, r.error.message);
-    const have = roleOf(r.value, config.identity.roles);
+    const header = req.headers.authorization;
+    // No Authorization header: a console session cookie may stand in (CSRF and Origin checked on state changes).
+    const cookie = header === undefined ? webConsole?.authenticate(req) : null;
+    let identity: Identity;
+    if (cookie) {
+      if (!cookie.ok) throw new HttpError(cookie.status, cookie.message);
+      identity = cookie.identity;
+    } else {
+      const m = /^Bearer\s+(\S+)$/i.exec(header ?? '');
+      if (!m) throw new HttpError(401, 'bearer token required');
+      const r = await deps.authenticator.authenticate(m[1]);
+      if (!r.ok) throw new HttpError(401, r.error.message);
+      identity = r.value;
+    }
+    const have = roleOf(identity, config.identity.roles);
     if (!have.some((x) => x === 'admin' || roles.includes(x))) throw new HttpError(403, `requires role ${roles.join(' or ')}`);
-    return r.value;
+    return identity;
   }
+
+  const approvals = approvalsApi({ service: deps.approvals ?? null, requireRole, logger });
 
   async function route(req: IncomingMessage, url: URL): Promise<unknown> {
     if (req.method !== 'GET') throw new HttpError(405, 'method not allowed');
@@ -116,14 +142,16 @@ export async function startAdminServer(deps: AdminDeps): Promise<AdminServer> {
     const url = new URL(req.url ?? '/', 'http://admin');
     if (url.pathname === '/healthz') return health(res);
     if (url.pathname === '/metrics') return void sendMetrics(res);
-    route(req, url).then(
-      (body) => send(res, 200, body),
-      (e: unknown) => {
-        if (!(e instanceof HttpError)) logger.error({ err: (e as Error).message, path: url.pathname }, 'admin API error');
-        const p = e instanceof HttpError ? problemOf(e.status, e.message) : problemOf(500, 'the request failed; see the gateway log');
-        sendText(res, p.status, problemBody(p), PROBLEM_MEDIA_TYPE);
-      },
-    );
+    const fail = (e: unknown) => {
+      const known = e instanceof HttpError || e instanceof ConsoleError;
+      if (!known) logger.error({ err: (e as Error).message, path: url.pathname }, 'admin API error');
+      const p = known ? problemOf(e.status, e.message) : problemOf(500, 'the request failed; see the gateway log');
+      if (res.headersSent) return void res.destroy();
+      sendText(res, p.status, problemBody(p), PROBLEM_MEDIA_TYPE);
+    };
+    if (webConsole && (url.pathname === '/ui' || url.pathname.startsWith('/ui/'))) return void webConsole.handle(req, res, url, requireRole).catch(fail);
+    if (isApprovalsPath(url.pathname)) return void approvals(req, res, url).catch(fail);
+    route(req, url).then((body) => send(res, 200, body), fail);
   };
   const options: ServerOptions = { requestTimeout: 15_000, headersTimeout: 10_000, maxHeaderSize: 16 * 1024 };
 

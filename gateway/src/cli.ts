@@ -8,8 +8,10 @@ import { parseArgs } from 'node:util';
 import { loadConfig, type GatehouseConfig } from '@gatehouse/core';
 import { iterateEvents, proveInclusion, readLatestCheckpoint, readVerifierKey, verifyLog, verifyProofBundle, type ProofBundle } from '@gatehouse/audit';
 import { listAsciicasts, readAsciicast, readRecording } from '@gatehouse/recording';
+import { compareLocal, redactUrl, startAgent, verifyCentral } from '@gatehouse/agent';
 import { connectorModules } from './connectors.js';
 import { startGateway } from './gateway.js';
+import { approvalsCommand, APPROVALS_USAGE } from './approvals-cli.js';
 
 const USAGE = `usage: gatehouse <command> [options]
 
@@ -17,6 +19,10 @@ const USAGE = `usage: gatehouse <command> [options]
   audit export -c FILE [--since T] [--connector N]
                                          print audit events as JSON lines
   audit verify -c FILE [--checkpoint F]  check chain, Merkle roots and signatures (exit 0 only if intact)
+  audit verify --central URL [--gateway ID] [--witness-key K]…
+                                         check the central store (every gateway, or one); with -c FILE
+                                         also compare the local log with what was shipped from it
+  agent -c FILE                          run the shipping agent (agent.sinks; docs/agent.md)
   audit checkpoint -c FILE               print the latest signed checkpoint
   audit prove -c FILE SEQ                print an inclusion proof bundle for event SEQ (JSON)
   audit verify-proof BUNDLE --key PUB    check a proof bundle against a verifier key (text or file)
@@ -24,7 +30,7 @@ const USAGE = `usage: gatehouse <command> [options]
          [--speed N] [--idle-limit S]    terminal recordings (SSH shells and execs, asciicast)
          [--instant] [--terminal N]      in real time (N times faster; pauses capped at S s)
   replay FILE.cast[.gz] [--speed N …]    play one asciicast recording
-`;
+${APPROVALS_USAGE}`;
 
 const out = (s: string) => process.stdout.write(s.endsWith('\n') ? s : s + '\n');
 const fail = (msg: string, code = 2): number => {
@@ -53,6 +59,8 @@ export async function main(argv: string[]): Promise<number> {
     if (cmd === 'start') return await start(rest);
     if (cmd === 'audit') return await audit(rest);
     if (cmd === 'replay') return await replay(rest);
+    if (cmd === 'agent') return await agent(rest);
+    if (cmd === 'approvals') return await approvalsCommand(rest, { out, err: (s) => process.stderr.write(s + '\n') });
   } catch (e) {
     return fail((e as Error).message);
   }
@@ -88,6 +96,9 @@ async function audit(argv: string[]): Promise<number> {
       since: { type: 'string' },
       connector: { type: 'string' },
       checkpoint: { type: 'string' },
+      central: { type: 'string' },
+      gateway: { type: 'string' },
+      'witness-key': { type: 'string', multiple: true },
       key: { type: 'string' },
     },
   });
@@ -102,6 +113,7 @@ async function audit(argv: string[]): Promise<number> {
       return 0;
     }
     case 'verify': {
+      if (values.central) return await verifyAgainstCentral(values.central, values.config, values.gateway, values['witness-key'] ?? []);
       const cfg = config(values.config);
       const checkpoint = values.checkpoint ? readFileSync(values.checkpoint, 'utf8') : undefined;
       const r = verifyLog(cfg.data_dir, { checkpoint });
@@ -145,6 +157,44 @@ async function audit(argv: string[]): Promise<number> {
     }
   }
   return fail(`unknown audit command "${sub ?? ''}"\n${USAGE}`);
+}
+
+/**
+ * `audit verify --central URL`: the central store on its own (every gateway or --gateway),
+ * and with -c the local log compared with what was shipped from it. Exit 1 naming the first bad seq.
+ */
+async function verifyAgainstCentral(url: string, configPath: string | undefined, gateway: string | undefined, witnessKeys: string[]): Promise<number> {
+  const cfg = configPath ? config(configPath) : null;
+  const keys = witnessKeys.map((k) => (existsSync(k) ? readFileSync(k, 'utf8').trim() : k));
+  const reports = await verifyCentral(url, { gateway: gateway ?? cfg?.gateway_id, witnessKeys: keys });
+  let bad = 0;
+  if (reports.length === 0) out(`no gateways in the central store at ${redactUrl(url)}`);
+  for (const r of reports) {
+    if (r.ok) out(`ok: ${r.gatewayId}: ${r.size} events, ${r.checkpoints} checkpoints verified${keys.length ? `, ${r.cosigned} cosigned` : ''}`);
+    else {
+      bad++;
+      process.stderr.write(`FAILED ${r.gatewayId} at seq ${r.firstBadSeq ?? '?'}: ${r.reason}\n`);
+    }
+  }
+  if (cfg) {
+    const c = await compareLocal(cfg.data_dir, cfg.gateway_id, url);
+    if (c.ok) out(`ok: local log of ${cfg.gateway_id} (${c.local} events) holds the ${c.compared} events shipped`);
+    else {
+      bad++;
+      process.stderr.write(`FAILED local log of ${cfg.gateway_id} at seq ${c.firstBadSeq ?? '?'}: ${c.reason}\n`);
+    }
+  }
+  return bad ? 1 : 0;
+}
+
+/** `gatehouse agent -c FILE`: ships until SIGTERM / SIGINT; exit 3 if it stopped shipping on a verification failure. */
+async function agent(argv: string[]): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' } } });
+  const cfg = config(values.config, true);
+  const a = await startAgent(cfg);
+  await Promise.race([once(process, 'SIGTERM'), once(process, 'SIGINT')]);
+  await a.stop();
+  return a.halted() ? 3 : 0;
 }
 
 async function replay(argv: string[]): Promise<number> {

@@ -11,6 +11,7 @@ import { createAuthenticator } from '@gatehouse/identity';
 import { compilePolicy } from '@gatehouse/policy';
 import { compileMasking } from '@gatehouse/masking';
 import { createRecorder } from '@gatehouse/recording';
+import { openApprovals, reviewPolicy, type ApprovalService, type OpenApprovalsOptions } from '@gatehouse/approvals';
 import { createLogger } from './logger.js';
 import { createMetrics } from './metrics.js';
 import { startAdminServer } from './admin.js';
@@ -26,6 +27,8 @@ export interface GatewayOptions {
    * (default: this build's, `connectorModules`).
    */
   connectors?: readonly ConnectorModule[];
+  /** Approvals service timings (tests: faster polling and keep-alives). */
+  approvals?: Pick<OpenApprovalsOptions, 'service'>;
 }
 
 export interface Gateway {
@@ -40,6 +43,8 @@ export interface Gateway {
   /** Note verifier key of the audit checkpoints (`name+keyid+base64`). */
   verifierKey: string;
   logger: Logger;
+  /** The approvals service (null when no connector has a review block and the store is not shared). */
+  approvals: ApprovalService | null;
   /** Stop accepting, drain connections for up to `drainMs`, flush and sign the audit log. */
   stop(drainMs?: number): Promise<void>;
 }
@@ -85,15 +90,20 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
   const connectors: Connector[] = [];
   const addresses = new Map<string, string>();
   let admin: Awaited<ReturnType<typeof startAdminServer>> | null = null;
+  let approvals: Awaited<ReturnType<typeof openApprovals>> = null;
 
   const teardown = async (drainMs: number) => {
     await admin?.close();
     await Promise.all(connectors.map((c) => c.stop(drainMs).catch((e) => logger.error({ err: String(e), connector: c.name }, 'stop failed'))));
+    // After the connectors: a unit still held was cancelled (and audited) as its session ended.
+    await approvals?.close().catch((e: Error) => logger.error({ err: e.message }, 'approvals close failed'));
     authenticator.close();
     await audit.close();
   };
 
   try {
+    // Before any listener: a shared store that cannot be reached stops the start.
+    approvals = await openApprovals(config, { audit, logger, ...opts.approvals });
     for (const c of ready) {
       const services: SessionServices = {
         connector: { name: c.config.name, type: c.config.type },
@@ -105,6 +115,8 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
         recorder,
         metrics,
         logger: logger.child({ connector: c.config.name }),
+        approvals,
+        review: c.config.review ? reviewPolicy(c.config.review) : null,
       };
       const connector = c.module.create({
         config: c.config,
@@ -115,7 +127,7 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
       connectors.push(connector);
       addresses.set(c.config.name, await connector.start());
     }
-    admin = await startAdminServer({ config, audit, authenticator, metrics, logger: logger.child({ component: 'admin' }), connectors });
+    admin = await startAdminServer({ config, audit, authenticator, metrics, logger: logger.child({ component: 'admin' }), connectors, approvals });
   } catch (e) {
     await teardown(0);
     throw e instanceof StartupError ? e : new StartupError((e as Error).message);
@@ -130,6 +142,7 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
     audit,
     verifierKey: audit.verifierKey,
     logger,
+    approvals,
     stop: (drainMs = 10_000) => (stopping ??= teardown(drainMs)),
   };
 }

@@ -2,6 +2,7 @@
  * The per-request path: authenticate, normalise the target, decide, then hand the request
  * to an Exchange for forwarding. Refusals are audited before the caller sees them.
  */
+import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import type { ConnectorContext, Decision } from '@gatehouse/core';
@@ -59,11 +60,13 @@ export async function handleRequest(d: HandlerDeps, conn: CallerConnection, req:
   const hasBody = req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
   const contentLength = req.headers['content-length'] === undefined ? -1 : Number(req.headers['content-length']);
 
-  // Buffer the body when a CEL rule may read `request.json`, or when it is small enough to
-  // keep in the audit anyway; otherwise it streams through untouched.
+  // Buffer the body when a CEL rule may read `request.json`, when an approval must bind it
+  // (a `review` block), or when it is small enough to keep in the audit anyway; otherwise it
+  // streams through untouched.
   let body: Buffer | null = null;
   let json: unknown = null;
-  if (hasBody && (d.plan.needsContext || (contentLength >= 0 && contentLength <= d.settings.auditBodyBytes))) {
+  const reviewed = d.ctx.config.review !== undefined;
+  if (hasBody && (d.plan.needsContext || reviewed || (contentLength >= 0 && contentLength <= d.settings.auditBodyBytes))) {
     const got = await collectBody(req, d.ctx.config.max_body_bytes, contentLength);
     if (!got.ok) {
       if (got.reason === 'aborted') {
@@ -82,7 +85,7 @@ export async function handleRequest(d: HandlerDeps, conn: CallerConnection, req:
 
   const unit = buildUnit(req, method, target, d.plan, json);
   if (judged.override !== null) unit.match.method_override = judged.override;
-  const decision = await judgeUnit(session, unit, judged.override);
+  const decision = await judgeUnit(session, unit, judged.override, body !== null && reviewed ? { paramsHash: createHash('sha256').update(body).digest('hex') } : {});
   const audited = auditUnit(unit, masker);
   const extras: AuditExtras = { headers: auditHeaders(req.rawHeaders, masker.active ? (v) => maskUrlText(masker, v) : null) };
   if (body !== null && d.settings.auditBodyBytes > 0) extras.body = bodySample(body, json, masker, d.settings.auditBodyBytes);

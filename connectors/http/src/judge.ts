@@ -5,7 +5,7 @@
  * not, what it runs was allowed.
  */
 import type { IncomingMessage } from 'node:http';
-import type { Decision, Session, Unit } from '@gatehouse/core';
+import type { Decision, ReviewOptions, Session, Unit } from '@gatehouse/core';
 import { parseTarget, type Target } from './path.js';
 import { overrideMethod, stripMethodParam } from './method-override.js';
 
@@ -30,7 +30,8 @@ export function judgedTarget(req: IncomingMessage, stripOverrides: boolean): Jud
 
 const SEVERITY = { allow: 0, review: 1, deny: 2 } as const;
 
-export async function judgeUnit(session: Session, unit: Unit, override: string | null): Promise<Decision> {
+/** `review`: what a review binds besides the request line (the body's hash); the request waits while held. */
+export async function judgeUnit(session: Session, unit: Unit, override: string | null, review: ReviewOptions = {}): Promise<Decision> {
   let decision = session.decide(unit);
   let decided = unit;
   if (override !== null && override !== unit.match.method && decision.action !== 'deny') {
@@ -41,7 +42,7 @@ export async function judgeUnit(session: Session, unit: Unit, override: string |
       decided = as;
     }
   }
-  if (decision.action === 'review') decision = await session.review(decided, decision);
+  if (decision.action === 'review') decision = await session.review(decided, decision, review);
   return decision;
 }
 

@@ -3,7 +3,7 @@
  * audit need), judged, and forwarded as the received bytes — or refused — while the
  * responses it will produce are put on the conversation's `expected` FIFO.
  */
-import type { Decision, Judgement, Recorded, Session, Unit } from '@gatehouse/core';
+import type { Decision, HoldNotice, Judgement, Recorded, Session, Unit } from '@gatehouse/core';
 import type { Catalog } from './catalog.js';
 import { Conversation, newResult, type ExecuteExpected, type PortalState } from './conversation.js';
 import { denialMessage, denyExtended, denyQuery } from './deny.js';
@@ -31,6 +31,8 @@ export interface CallerMessagesIo {
   protocolError(sqlstate: string, message: string): void;
   /** The caller sent Terminate. */
   terminate(): void;
+  /** A NoticeResponse to the caller now, outside the reply stream (a unit held for approval). */
+  notice(text: string): void;
 }
 
 const RESTRICTED_CATALOG_DOWN: Decision = { action: 'deny', rule: 'masking-restricted', reason: 'the upstream catalog cannot be read, so masking cannot be enforced' };
@@ -38,6 +40,8 @@ const RESTRICTED_CATALOG_DOWN: Decision = { action: 'deny', rule: 'masking-restr
 export class CallerMessages {
   private readonly masked: boolean;
   private readonly veto: ((unit: Unit) => Decision | null) | null;
+  /** A unit held for approval: the caller reads why it waits; later notices keep the connection alive. */
+  private readonly hold: { onHold: (n: HoldNotice) => void };
 
   constructor(
     private readonly conversation: Conversation,
@@ -48,6 +52,14 @@ export class CallerMessages {
   ) {
     this.masked = session.masker.active;
     this.veto = options.restricted ? restrictedVeto(options.restricted) : null;
+    this.hold = {
+      onHold: (n) =>
+        io.notice(
+          n.first
+            ? `gatehouse: waiting for approval of request ${n.id} (up to ${Math.ceil(n.remainingMs / 1000)}s)`
+            : `gatehouse: still waiting for approval of request ${n.id} (${Math.ceil(n.remainingMs / 1000)}s left)`,
+        ),
+    };
   }
 
   /** Handle one frontend message; a promise means "wait before reading the next". */
@@ -111,9 +123,9 @@ export class CallerMessages {
   private judge(units: readonly Unit[], parseError: string | null): Judgement | Promise<Judgement> {
     if (parseError !== null) return parseErrorJudgement(units);
     const catalog = this.options.catalog;
-    if (!this.veto || !catalog || !catalog.needsLoad) return this.session.judge(units, this.veto);
+    if (!this.veto || !catalog || !catalog.needsLoad) return this.session.judge(units, this.veto, this.hold);
     return catalog.ready().then(
-      () => this.session.judge(units, this.veto),
+      () => this.session.judge(units, this.veto, this.hold),
       () => ({ units, decisions: units.map(() => RESTRICTED_CATALOG_DOWN), deny: RESTRICTED_CATALOG_DOWN, denyIndex: 0 }),
     );
   }

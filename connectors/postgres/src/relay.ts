@@ -14,7 +14,7 @@ import { MessageFramer, type Frame, type FrameError } from './framer.js';
 import { CatalogRestrictedView } from './restricted-view.js';
 import { ServerMessages } from './server-messages.js';
 import { StatementAudit } from './statement-audit.js';
-import { errorResponse } from './wire.js';
+import { B, errorResponse } from './wire.js';
 
 export interface RelayOptions {
   database: string;
@@ -58,6 +58,12 @@ export class Relay {
         terminate: () => {
           this.pump.flushUpstream();
           this.close('client terminated');
+        },
+        // Straight to the socket, at a message boundary: flushing the pump's queue could send a
+        // reply whose audit event is not yet durable. A write to a caller that has gone away
+        // fails, which closes the session and cancels the held request.
+        notice: (text) => {
+          if (!this.pump.closed) client.write(errorResponse({ severity: 'NOTICE', code: '00000', message: text }, B.NoticeResponse));
         },
       },
     );

@@ -139,7 +139,7 @@ export function readyForQuery(status: 'I' | 'T' | 'E'): Buffer {
 }
 
 export interface ErrorFields {
-  severity?: 'ERROR' | 'FATAL';
+  severity?: 'ERROR' | 'FATAL' | 'NOTICE';
   /** SQLSTATE. */
   code: string;
   message: string;

@@ -340,7 +340,7 @@ export class CallerConnection {
 
   /**
    * Judge one unit. `explicit`: the default allow does not count — a rule must allow it by
-   * name (port forwarding). A `review` is settled by the Session (refused until approvals exist).
+   * name (port forwarding). A `review` is settled by the Session (held or refused per `review.mode`).
    */
   async judgeOne(unit: Unit, explicit = false): Promise<Decision> {
     const j = await this.session.judge([unit]);

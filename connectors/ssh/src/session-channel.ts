@@ -45,6 +45,8 @@ export class SessionChannel implements Closable {
   private exit: Exit | null = null;
   /** The caller closed the channel (possibly while its request was being judged). */
   private callerClosed = false;
+  /** Aborted when the caller closes the channel: a request held for approval is cancelled. */
+  private readonly held = new AbortController();
   private readonly n: number;
 
   constructor(
@@ -100,6 +102,7 @@ export class SessionChannel implements Closable {
     });
     session.on('close', () => {
       this.callerClosed = true;
+      this.held.abort();
       if (!this.started) conn.untrack(this);
       else void this.finish({ aborted: 'caller closed the channel' });
     });
@@ -154,7 +157,13 @@ export class SessionChannel implements Closable {
       channel = outer.match.channel as Channel;
       sftp = arg === 'sftp';
     }
-    const j = await conn.session.judge(units);
+    // Held for approval: the caller reads why it waits on stderr (once; the SSH connection keeps itself alive).
+    const j = await conn.session.judge(units, null, {
+      signal: this.held.signal,
+      onHold: (n) => {
+        if (n.first) ch.stderr.write(`gatehouse: waiting for approval of request ${n.id} (up to ${Math.ceil(n.remainingMs / 1000)}s)\r\n`);
+      },
+    });
     const attributes: Record<string, unknown> = {
       channel_id: this.n,
       ...(this.pty ? { pty: { term: this.pty.term, cols: this.pty.cols, rows: this.pty.rows } } : {}),
@@ -285,7 +294,8 @@ export class SessionChannel implements Closable {
         const d = conn.session.decide(unit);
         if (d.action === 'allow') return null;
         const decision: Decision =
-          d.action === 'review' ? { action: 'deny', rule: d.rule, reason: `rule "${d.rule}" requires review; approvals are not enabled on this gateway` } : d;
+          // A file inside a running transfer cannot wait for a reviewer: refused, naming the rule.
+          d.action === 'review' ? { action: 'deny', rule: d.rule, reason: `rule "${d.rule}" requires review; a file inside an scp transfer cannot be held for approval` } : d;
         void conn.recordOrClose({ unit, decision, startedAt: Date.now(), result: { status: 'refused', error: decision.reason }, attributes: { path, direction: req.direction } });
         return decision.reason ?? `denied by rule "${decision.rule}"`;
       };

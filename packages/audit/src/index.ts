@@ -10,7 +10,6 @@ export { canonicalJson } from './canonical.js';
 export { parseVerifierKey, openCheckpoint, type Checkpoint, type NoteKey } from './note.js';
 export { DB_FILE, KEY_FILE, PUB_FILE } from './store.js';
 // Building blocks for readers outside this package (the shipping agent, central verification).
-export { openReadOnly, readMeta, type Db, type EventRow } from './store.js';
+export { openReadOnly, readMeta, type Db } from './store.js';
 export { hashEvent, sha256, EMPTY_ROOT, ZERO_HASH } from './hashing.js';
 export { Frontier } from './merkle.js';
-export { verifyNote, signNote, keyId, verifierKeyString, parseCheckpointBody } from './note.js';

@@ -3,6 +3,7 @@
  * The gateway wires implementations in; connectors only ever see a Session.
  */
 import type { AuditEventInput, ClientCertificate, Decision, GatehouseError, Identity, Result, SshKeyCredential, Unit } from './types.js';
+import type { GroupSelector } from './config/types.js';
 
 /** packages/audit behind a narrow door. */
 export interface AuditSink {
@@ -151,3 +152,56 @@ export const silentLogger: Logger = {
     return silentLogger;
   },
 };
+
+/** How one connector's reviewed units are settled (`review:` of the connector, durations in ms). */
+export interface ReviewPolicy {
+  /** Who may approve or deny (and grant) for this connector. */
+  reviewers: GroupSelector;
+  /** `hold`: the unit waits for the verdict; `reject`: refused now, runs once on retry after approval. */
+  mode: 'hold' | 'reject';
+  /** hold: longest wait; reject: how long a request stays open, and an approval usable. */
+  timeoutMs: number;
+  /** Distinct reviewers who must approve. */
+  required: number;
+}
+
+/** One unit a `review` rule stopped, as the Session hands it to the approvals service. */
+export interface ReviewRequest {
+  connector: { name: string; type: string };
+  session: string;
+  identity: Identity;
+  rule: string;
+  policy: ReviewPolicy;
+  unit: {
+    type: Unit['type'];
+    /** The exact text: what the approval binds to (hashed, never shown). */
+    text: string;
+    /** The text as the audit would show it (masked for a masked caller). */
+    shown: string;
+    /** Hex SHA-256 of the unit's parameters / body, where the connector has them at judge time. */
+    paramsHash?: string;
+  };
+}
+
+/** A held unit, reported to the connector so that it can tell the caller and keep the connection alive. */
+export interface HoldNotice {
+  id: string;
+  /** Milliseconds until the request expires. */
+  remainingMs: number;
+  /** True for the first notice of a request; later ones are keep-alives. */
+  first: boolean;
+}
+
+export interface ReviewOptions {
+  /** Aborted when the caller goes away: a held request is then cancelled (audited). */
+  signal?: AbortSignal;
+  /** Called when the unit starts to wait, then every few seconds while it waits. */
+  onHold?: (notice: HoldNotice) => void;
+  /** Hex SHA-256 of parameters / body bound into the request (see ReviewRequest.unit). */
+  paramsHash?: string;
+}
+
+/** packages/approvals: settles a `review` decision into allow or deny. Never throws; fails closed. */
+export interface Approvals {
+  review(request: ReviewRequest, options: Pick<ReviewOptions, 'signal' | 'onHold'>): Promise<Decision>;
+}

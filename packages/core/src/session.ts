@@ -4,7 +4,20 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import type { GroupSelector } from './config/types.js';
-import type { AuditSink, Authenticator, Logger, Masker, MaskingEngine, PolicyEngine, Recorder, SessionMetrics, SessionRecording } from './engines.js';
+import type {
+  Approvals,
+  AuditSink,
+  Authenticator,
+  Logger,
+  Masker,
+  MaskingEngine,
+  PolicyEngine,
+  Recorder,
+  ReviewOptions,
+  ReviewPolicy,
+  SessionMetrics,
+  SessionRecording,
+} from './engines.js';
 import { err, ok, type AuditEventInput, type ClientCertificate, type Decision, type Identity, type Result, type SshKeyCredential, type Unit, type UnitResult } from './types.js';
 import { matchesSelector } from './selectors.js';
 
@@ -19,6 +32,10 @@ export interface SessionServices {
   recorder: Recorder | null;
   metrics: SessionMetrics | null;
   logger: Logger;
+  /** The approvals service; absent or null: reviewed units are refused naming the rule. */
+  approvals?: Approvals | null;
+  /** The connector's `review:` block; absent or null: reviewed units are refused naming the rule. */
+  review?: ReviewPolicy | null;
 }
 
 export interface PeerInfo {
@@ -94,6 +111,8 @@ export class Session {
   private units = 0;
   private ended = false;
   private readonly log: Logger;
+  /** Aborted at end(): a unit still held for approval is cancelled with the session. */
+  private readonly closing = new AbortController();
 
   constructor(
     private readonly services: SessionServices,
@@ -218,7 +237,7 @@ export class Session {
    * `veto` to what the rules allowed. Synchronous unless a review has to wait. The first
    * refusal refuses the message; nothing of it may be forwarded.
    */
-  judge(units: readonly Unit[], veto: Veto | null = null): Judgement | Promise<Judgement> {
+  judge(units: readonly Unit[], veto: Veto | null = null, options: Omit<ReviewOptions, 'paramsHash'> = {}): Judgement | Promise<Judgement> {
     const decisions = new Array<Decision>(units.length);
     let review = false;
     for (let i = 0; i < units.length; i++) {
@@ -233,22 +252,46 @@ export class Session {
     if (hard >= 0) return { units, decisions, deny: decisions[hard], denyIndex: hard };
     return (async () => {
       for (let i = 0; i < units.length; i++) {
-        if (decisions[i].action === 'review') decisions[i] = await this.review(units[i], decisions[i]);
+        if (decisions[i].action === 'review') decisions[i] = await this.review(units[i], decisions[i], options);
+        // One refused unit refuses the message: do not ask anyone about the rest.
+        if (decisions[i].action === 'deny') break;
       }
       return settle(units, decisions);
     })();
   }
 
   /**
-   * Settle a `review` decision. Until the approvals service is wired in, a unit that
-   * needs review is refused with a message naming the rule (never forwarded).
+   * Settle a `review` decision through the approvals service: allow (approved, granted) or
+   * deny naming the rule and, once one exists, the request. Without a service or a `review:`
+   * block on the connector the unit is refused naming the rule (documented default). Never
+   * rejects: a failure of the approvals service is a refusal (fail closed).
    */
-  review(_unit: Unit, decision: Decision): Promise<Decision> {
-    return Promise.resolve({
-      action: 'deny',
-      rule: decision.rule,
-      reason: `requires approval by rule "${decision.rule}"; approvals are not enabled on this gateway`,
-    });
+  async review(unit: Unit, decision: Decision, options: ReviewOptions = {}): Promise<Decision> {
+    const rule = decision.rule ?? 'review';
+    const { approvals, review, connector } = this.services;
+    const identity = this.identity_;
+    if (!approvals || !review || !identity) {
+      return { action: 'deny', rule, reason: `requires approval by rule "${rule}"; connector ${connector.name} has no reviewers (no review block)` };
+    }
+    if (this.ended) return { action: 'deny', rule, reason: 'session ended' };
+    const m = this.masker_;
+    const signal = options.signal ? AbortSignal.any([options.signal, this.closing.signal]) : this.closing.signal;
+    try {
+      return await approvals.review(
+        {
+          connector,
+          session: this.id,
+          identity,
+          rule,
+          policy: review,
+          unit: { type: unit.type, text: unit.text, shown: m.active ? m.maskText(unit.text) : unit.text, ...(options.paramsHash ? { paramsHash: options.paramsHash } : {}) },
+        },
+        { signal, ...(options.onHold ? { onHold: options.onHold } : {}) },
+      );
+    } catch (e) {
+      this.log.error({ err: (e as Error).message }, 'approvals failed; unit refused');
+      return { action: 'deny', rule, reason: `requires approval by rule "${rule}"; the approval service is unavailable` };
+    }
   }
 
   /**
@@ -302,6 +345,7 @@ export class Session {
   async end(reason = 'closed'): Promise<void> {
     if (this.ended) return;
     this.ended = true;
+    this.closing.abort();
     if (!this.identity) return; // never started: auth.failure (if any) was recorded already
     this.services.metrics?.sessionClosed(this.services.connector.name);
     await this.append({ kind: 'session.end', meta: { reason, units: this.units, durationMs: Date.now() - this.startedAt } });

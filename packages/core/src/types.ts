@@ -103,7 +103,13 @@ export interface UnitResult {
   error?: string;
 }
 
-export type AuditEventKind = 'session.start' | 'session.end' | 'auth.failure' | 'unit' | 'protocol.error';
+/**
+ * `approval.*`: the life of a review request (requested, approved — one per approving vote —,
+ * denied, expired, cancelled, used) and of a time-window grant (granted); see docs/approvals.md.
+ */
+export type ApprovalEventKind = 'approval.requested' | 'approval.approved' | 'approval.denied' | 'approval.expired' | 'approval.cancelled' | 'approval.used' | 'approval.granted';
+
+export type AuditEventKind = 'session.start' | 'session.end' | 'auth.failure' | 'unit' | 'protocol.error' | ApprovalEventKind;
 
 /**
  * What a connector (through its Session) hands to the audit log. The writer adds

@@ -187,14 +187,32 @@ t.test('a module cannot redefine the common keys, and one type has one module', 
   t.throws(() => parseWith(MINIMAL, 'g.yaml', { connectors: [fake, { ...fake }] }), /two connector modules serve one type/);
 });
 
-t.test('review blocks and the reviewer role are refused until approvals exist; action: review stays', async (t) => {
-  const review = MINIMAL.replace('    startup_timeout: 5m\n', '    review: { reviewers: { groups: [dba] }, timeout: 5m }\n');
-  t.match(refused(t, review), /^g\.yaml:11: connectors\[0\]\.review: approvals are not available yet: remove this block/);
+t.test('review blocks, the approvals key and the reviewer role load with defaults; what they cannot honour is refused', async (t) => {
+  const withRule = MINIMAL.replace('action: deny', 'action: review');
+  const review = (block: string) => withRule.replace('    startup_timeout: 5m\n', `    review: ${block}\n`);
+  const r = parseConfig(review('{ reviewers: { groups: [dba] } }'), 'g.yaml', { env: { PG_PASSWORD: 'x' } });
+  if (!r.ok) throw r.error;
+  t.same(r.value.connectors[0].review, { reviewers: { groups: ['dba'] }, mode: 'hold', timeout: 300_000, approvals: 1 }, 'defaults: hold, 5m, one approval');
+  t.same(r.value.approvals, { store: 'sqlite', max_pending: 10, notify: [] }, 'approvals defaults');
+  t.ok(parseConfig(withRule, 'g.yaml', { env: { PG_PASSWORD: 'x' } }).ok, 'a review rule without a review block loads (refused at run time naming the rule)');
+  t.match(refused(t, review('{ mode: hold }')), /^g\.yaml:11: connectors\[0\]\.review: missing required key "reviewers"/);
+  t.match(refused(t, review('{ reviewers: {} }')), /connectors\[0\]\.review\.reviewers: names nobody/);
+  t.match(refused(t, review('{ reviewers: { groups: [dba] }, approvals: 0 }')), /connectors\[0\]\.review\.approvals: must be >= 1/);
+  t.match(refused(t, review('{ reviewers: { groups: [dba] }, timeout: 2h }')), /connectors\[0\]\.review\.timeout: must be between 1s and 1h/);
+  t.ok(parseConfig(review('{ reviewers: { groups: [dba] }, mode: reject, timeout: 2h }'), 'g.yaml', { env: { PG_PASSWORD: 'x' } }).ok, 'reject mode may wait up to 24h');
+  t.match(refused(t, review('{ reviewers: { groups: [dba] }, mode: reject, timeout: 25h }')), /between 1s and 24h/);
   t.match(
-    refused(t, 'data_dir: x\nidentity:\n  roles:\n    reviewer: { groups: [dba] }\n'),
-    /^g\.yaml:4: identity\.roles\.reviewer: approvals are not available yet: remove the reviewer role/,
+    refused(t, MINIMAL.replace('    startup_timeout: 5m\n', '    review: { reviewers: { groups: [dba] } }\n')),
+    /^g\.yaml:11: connectors\[0\]\.review: has no effect: no rule of this connector has action: review/,
   );
-  t.ok(parseConfig(MINIMAL.replace('action: deny', 'action: review'), 'g.yaml', { env: { PG_PASSWORD: 'x' } }).ok, 'a rule with action: review loads');
+  t.ok(parseConfig('data_dir: x\nidentity:\n  roles:\n    reviewer: { groups: [dba] }\n', 'g.yaml').ok, 'the reviewer role loads');
+  t.match(refused(t, 'data_dir: x\napprovals: { store: postgres }\n'), /^g\.yaml:2: approvals: store: postgres needs postgres_url/);
+  t.match(refused(t, 'data_dir: x\napprovals: { postgres_url: "postgres://h/db" }\n'), /approvals\.postgres_url: postgres_url applies only to store: postgres/);
+  t.ok(parseConfig('data_dir: x\napprovals: { store: postgres, postgres_url: "postgres://h/db" }\n', 'g.yaml').ok, 'a shared store');
+  t.match(refused(t, 'data_dir: x\napprovals: { notify: [ { webhook: "http://h/x" } ] }\n'), /approvals\.notify\[0\]/, 'a webhook needs its secret');
+  t.match(refused(t, 'data_dir: x\napprovals: { notify: [ { webhook: "http://h/x", secret: short } ] }\n'), /approvals\.notify\[0\]/, 'a short secret');
+  t.match(refused(t, 'data_dir: x\napprovals: { notify: [ { slack: "http://h/x", secret: "0123456789abcdef" } ] }\n'), /approvals\.notify\[0\]/, 'slack takes no secret');
+  t.ok(parseConfig('data_dir: x\napprovals: { notify: [ { slack: "https://hooks.slack.test/x" }, { webhook: "http://h/x", secret: "0123456789abcdef" } ] }\n', 'g.yaml').ok);
 });
 
 t.test('tls keys that only work together are refused apart (connectors and admin)', async (t) => {

@@ -8,12 +8,10 @@
  * The upstream is nginx (1 worker) returning a fixed JSON body; the reference proxy is nginx
  * (1 worker, upstream keep-alive) so that it has the same single core as the Node gateway.
  */
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { connectorsYaml, connectorYaml, startTestGateway, TOKENS, type TestGateway } from '../../lib/gateway.js';
-import { startNginx, type Nginx } from '../../e2e/http/nginx.js';
-
-const run = promisify(execFile);
+import { startNginx } from '../../e2e/http/nginx.js';
+import { wrk as runWrk } from '../lib/wrk.js';
+import { startNginxProxy } from './suite.js';
 
 function arg(name: string, dflt: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -31,32 +29,11 @@ interface Result {
   errors: number;
 }
 
-function toMs(v: string): number {
-  const m = /^([\d.]+)(us|ms|s)$/.exec(v.trim());
-  if (!m) return NaN;
-  const n = Number(m[1]);
-  return m[2] === 'us' ? n / 1000 : m[2] === 's' ? n * 1000 : n;
-}
-
 async function wrk(name: string, url: string, headers: string[] = []): Promise<Result> {
-  const h = headers.flatMap((x) => ['-H', x]);
   // Short warm-up (JIT, pools), then the measured run.
-  await run('wrk', ['-t2', `-c${CONNECTIONS}`, '-d2s', ...h, url]);
-  const { stdout } = await run('wrk', ['-t2', `-c${CONNECTIONS}`, `-d${DURATION}s`, '--latency', ...h, url], { maxBuffer: 1 << 20 });
-  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1]);
-  const p50 = toMs(/^\s+50%\s+(\S+)/m.exec(stdout)?.[1] ?? '');
-  const p99 = toMs(/^\s+99%\s+(\S+)/m.exec(stdout)?.[1] ?? '');
-  const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(stdout)?.[1] ?? 0);
-  const sockErr = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(stdout);
-  const errors =
-    non2xx +
-    (sockErr
-      ? sockErr
-          .slice(1)
-          .map(Number)
-          .reduce((a, b) => a + b, 0)
-      : 0);
-  return { name, rps, p50ms: p50, p99ms: p99, errors };
+  await runWrk(url, { connections: CONNECTIONS, seconds: 2, headers });
+  const r = await runWrk(url, { connections: CONNECTIONS, seconds: DURATION, headers });
+  return { name, rps: r.rate, p50ms: r.latency.p50, p99ms: r.latency.p99, errors: r.errors };
 }
 
 async function main(): Promise<void> {
@@ -105,16 +82,6 @@ async function main(): Promise<void> {
   for (const r of summary) {
     console.log(`| ${r.name} | ${r.rps.toFixed(0)} | ${r.ratioVsDirect ?? '-'} | ${r.p50ms.toFixed(2)} | ${r.p99ms.toFixed(2)} | ${r.errors} |`);
   }
-}
-
-/** nginx as a plain keep-alive reverse proxy (the `upstream` block must sit at http level). */
-async function startNginxProxy(upstreamPort: number): Promise<Nginx> {
-  return startNginx(
-    'location / { proxy_pass http://bench_up; proxy_http_version 1.1; proxy_set_header Connection ""; }',
-    {},
-    1,
-    `upstream bench_up { server 127.0.0.1:${upstreamPort}; keepalive 128; }`,
-  );
 }
 
 main().catch((e) => {

@@ -1,16 +1,13 @@
 /**
  * MySQL connector benchmark: sysbench (a separate process, libmariadb) against the local
  * MariaDB directly and through an in-process gateway, side by side in one run. Reports
- * statements per second and the gateway's CPU per statement (process.cpuUsage: the load
+ * statements per second, p50 latency and the gateway's CPU per statement (process.cpuUsage: the load
  * generator runs in its own process, so this process's CPU is the gateway's).
  * Env: BENCH_SECONDS (default 5), BENCH_THREADS (default "1,4"), BENCH_DURABILITY (batched).
  */
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { startTestGateway, TOKENS } from '../../lib/gateway.js';
 import { createTestDb } from '../../e2e/mysql/my-env.js';
-
-const run = promisify(execFile);
+import { sysbench as runSysbench, sysbenchPrepare, type MyEndpoint } from '../lib/sysbench.js';
 
 interface Row {
   target: string;
@@ -22,26 +19,17 @@ interface Row {
   gatewayCpuUsPerStmt: number | null;
 }
 
-async function sysbench(test: string, args: string[]): Promise<{ qps: number; latencyMs: number; queries: number }> {
-  const { stdout } = await run('sysbench', [test, '--tables=1', '--table-size=10000', ...args], { maxBuffer: 1 << 24, timeout: 600_000 });
-  const qps = Number(/queries:\s+\d+\s+\(([\d.]+) per sec/.exec(stdout)?.[1] ?? 0);
-  const queries = Number(/queries:\s+(\d+)/.exec(stdout)?.[1] ?? 0);
-  const latencyMs = Number(/avg:\s+([\d.]+)/.exec(stdout)?.[1] ?? 0);
-  return { qps, latencyMs, queries };
+async function sysbench(t: MyEndpoint, test: string, ps: 'auto' | 'disable', threads: number, seconds: number): Promise<{ qps: number; latencyMs: number; queries: number }> {
+  const r = await runSysbench(t, { test, ps, threads, seconds });
+  return { qps: r.rate, latencyMs: r.latency.p50, queries: r.units };
 }
 
 async function main() {
-  const seconds = process.env.BENCH_SECONDS ?? '5';
+  const seconds = Number(process.env.BENCH_SECONDS ?? 5);
   const threads = (process.env.BENCH_THREADS ?? '1,4').split(',').map(Number);
   const db = await createTestDb('bench');
-  await sysbench('oltp_read_write', [
-    '--mysql-host=127.0.0.1',
-    '--mysql-port=3306',
-    `--mysql-user=${db.user}`,
-    `--mysql-password=${db.password}`,
-    `--mysql-db=${db.database}`,
-    'prepare',
-  ]);
+  const direct: MyEndpoint = { host: '127.0.0.1', port: 3306, user: db.user, password: db.password, database: db.database };
+  await sysbenchPrepare(direct);
   const tg = await startTestGateway({
     env: { PW: db.password },
     yaml: `
@@ -69,15 +57,14 @@ connectors:
   const rows: Row[] = [];
   try {
     for (const test of ['oltp_point_select', 'oltp_read_write']) {
-      for (const ps of ['auto', 'disable']) {
+      for (const ps of ['auto', 'disable'] as const) {
         for (const n of threads) {
-          const common = [`--threads=${n}`, `--time=${seconds}`, `--db-ps-mode=${ps}`, `--mysql-db=${db.database}`, 'run'];
-          const d = await sysbench(test, ['--mysql-host=127.0.0.1', '--mysql-port=3306', `--mysql-user=${db.user}`, `--mysql-password=${db.password}`, ...common]);
+          const d = await sysbench(direct, test, ps, n, seconds);
           rows.push({ target: 'direct', test, ps, threads: n, qps: d.qps, latencyMs: d.latencyMs, gatewayCpuUsPerStmt: null });
           for (const name of ['plain', 'masked']) {
             const { host, port } = tg.address(name);
             const cpu0 = process.cpuUsage();
-            const g = await sysbench(test, [`--mysql-host=${host}`, `--mysql-port=${port}`, '--mysql-user=app', `--mysql-password=${TOKENS.billing}`, ...common]);
+            const g = await sysbench({ host, port, user: 'app', password: TOKENS.billing, database: db.database }, test, ps, n, seconds);
             const cpu = process.cpuUsage(cpu0);
             rows.push({
               target: `gateway (${name})`,
@@ -96,8 +83,8 @@ connectors:
     await tg.stop();
     await db.drop();
   }
-  console.log(JSON.stringify({ bench: 'mysql', seconds: Number(seconds), rows }));
-  console.log('target              test               ps       thr       qps   lat ms  gw CPU µs/stmt');
+  console.log(JSON.stringify({ bench: 'mysql', seconds, rows }));
+  console.log('target              test               ps       thr       qps   p50 ms  gw CPU µs/stmt');
   for (const r of rows) {
     console.log(
       `${r.target.padEnd(19)} ${r.test.padEnd(18)} ${r.ps.padEnd(8)} ${String(r.threads).padStart(3)} ${r.qps.toFixed(0).padStart(9)} ${r.latencyMs.toFixed(2).padStart(8)} ${r.gatewayCpuUsPerStmt === null ? '' : String(r.gatewayCpuUsPerStmt).padStart(8)}`,

@@ -92,12 +92,13 @@ t.test('a type with no module in this build is refused at load naming the type',
   refused(t, POSTGRES().replace('type: postgres', 'type: postgresql'), /connector type "postgresql" is not available in this build/, 'a typo too');
 });
 
-t.test('review blocks are refused on every connector type; action: review loads', async (t) => {
-  const review = '    review: { reviewers: { groups: [dba] }, mode: hold, timeout: 5m }\n';
-  refused(t, POSTGRES(review), /^g\.yaml:7: connectors\[0\]\.review: approvals are not available yet/);
-  refused(t, HTTP(review), /^g\.yaml:7: connectors\[0\]\.review: approvals are not available yet/);
+t.test('review blocks load on every connector type that has a review rule; action: review loads without one', async (t) => {
   const rule = '    rules:\n      - { name: bulk-write, match: { statement: [delete] }, action: review }\n';
-  t.ok(parse(POSTGRES(rule)).ok, 'a review rule loads (the Session refuses it naming the rule)');
+  const review = '    review: { reviewers: { groups: [dba] }, mode: hold, timeout: 5m }\n';
+  t.ok(parse(POSTGRES(rule + review)).ok, 'postgres: rule + review block');
+  t.ok(parse(HTTP('    rules:\n      - { name: big, match: { method: [POST] }, action: review }\n' + review)).ok, 'http: rule + review block');
+  refused(t, POSTGRES(review), /^g\.yaml:7: connectors\[0\]\.review: has no effect: no rule of this connector has action: review/);
+  t.ok(parse(POSTGRES(rule)).ok, 'a review rule loads without a review block (the Session refuses it naming the rule)');
 });
 
 t.test('postgres keys the connector would ignore are refused', async (t) => {

@@ -8,6 +8,7 @@ import { dirname, resolve } from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node } from 'yaml';
 import { buildConfigSchema } from './schema.js';
+import { checkApprovals } from './check-approvals.js';
 import type { ConfigProblem, GatehouseConfig, TlsConfig } from './types.js';
 import type { ConnectorModule } from '../connector.js';
 import { ok, type Result } from '../types.js';
@@ -301,7 +302,7 @@ function checkSemantics(c: GatehouseConfig, modules: readonly ConnectorModule[],
     const own = byType.get(conn.type)?.check?.(conn);
     if (own) return { path: ['connectors', i, ...own.path], message: own.message };
   }
-  return null;
+  return checkApprovals(c);
 }
 
 /**

@@ -45,7 +45,7 @@ export const rule: Schema = {
       additionalProperties: { anyOf: [str, strList] },
     },
     when: str,
-    // `review` stays: until approvals exist, the Session refuses it naming the rule.
+    // `review`: settled by the connector's `review:` block (without one, refused naming the rule).
     action: { enum: ['allow', 'deny', 'review'] },
   },
   anyOf: [{ required: ['match'] }, { required: ['when'] }],
@@ -69,7 +69,21 @@ export const maskingRule: Schema = {
   anyOf: [{ required: ['columns'] }, { required: ['json'] }, { required: ['detectors'] }],
 };
 
-export const APPROVALS_UNAVAILABLE = 'approvals are not available yet: remove this block (rules with action: review are refused with a message naming the rule)';
+/**
+ * How a connector's `action: review` units are settled (docs/approvals.md). Bounds are
+ * checked at load (load.ts): a hold waits at most 1h, a reject-mode request lives at most 24h.
+ */
+export const reviewBlock: Schema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['reviewers'],
+  properties: {
+    reviewers: groupSelector,
+    mode: { enum: ['hold', 'reject'], default: 'hold' },
+    timeout: duration('5m'),
+    approvals: { type: 'integer', minimum: 1, maximum: 10, default: 1 },
+  },
+};
 
 /**
  * Keys every connector has, whatever its type. The loader adds `type` (the module's own)
@@ -82,7 +96,7 @@ export const connectorBaseProperties: Record<string, Schema> = {
   allow: { type: 'array', items: groupSelector, default: [] },
   rules: { type: 'array', items: rule, default: [] },
   masking: { type: 'array', items: maskingRule, default: [] },
-  review: unavailable(APPROVALS_UNAVAILABLE),
+  review: reviewBlock,
 };
 
 /** Keys every connector must have; a module adds its own `required`. */

@@ -3,19 +3,10 @@
  * default; each connector type's keys come from its ConnectorModule, so the schema is
  * built for the modules a host serves.
  */
+import { hostname } from 'node:os';
 import type { ConnectorModule } from '../connector.js';
-import {
-  address,
-  APPROVALS_UNAVAILABLE,
-  connectorBaseProperties,
-  connectorBaseRequired,
-  groupSelector,
-  str,
-  strList,
-  tlsSchema,
-  unavailable,
-  type Schema,
-} from './schema-common.js';
+import { address, connectorBaseProperties, connectorBaseRequired, duration, groupSelector, str, strList, tlsSchema, type Schema } from './schema-common.js';
+import { approvalsSchema } from './schema-approvals.js';
 
 const oidcIssuer: Schema = {
   type: 'object',
@@ -47,6 +38,98 @@ const sshPublicKeyLine: Schema = {
   pattern: '^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp256|ecdsa-sha2-nistp384|ecdsa-sha2-nistp521) [A-Za-z0-9+/]+={0,2}( [^\\r\\n]*)?$',
 };
 
+/**
+ * `gateway_id` when the file has none: the host name, lower-cased, with anything outside
+ * the id alphabet replaced by `-` (a Kubernetes pod name is already valid), else `gatehouse`.
+ */
+export function defaultGatewayId(host = hostname()): string {
+  const id = host
+    .toLowerCase()
+    .replace(/[^a-z0-9_.-]/g, '-')
+    .replace(/^[^a-z0-9]+/, '')
+    .slice(0, 128);
+  return id || 'gatehouse';
+}
+
+/** `gateway_id`: names this instance in the shipped trail and the central store (a path segment, a NATS token). */
+const gatewayId: Schema = { type: 'string', pattern: '^[a-z0-9][a-z0-9_.-]*$', maxLength: 128 };
+
+/** A sink's own name: its cursor file is `<state_dir>/cursor-<name>.json`. */
+const sinkName: Schema = { type: 'string', pattern: '^[a-z0-9][a-z0-9_-]*$', maxLength: 64 };
+
+/** `agent`: the shipping agent (agent/, `gatehouse agent -c FILE`); see docs/agent.md. */
+const agentSchema: Schema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['sinks'],
+  properties: {
+    sinks: {
+      type: 'array',
+      minItems: 1,
+      items: {
+        type: 'object',
+        required: ['type'],
+        properties: { type: { enum: ['postgres', 'nats', 'http', 'file'] } },
+        allOf: [
+          {
+            if: { properties: { type: { const: 'postgres' } } },
+            then: { additionalProperties: false, required: ['url'], properties: { type: {}, name: sinkName, url: { type: 'string', pattern: '^postgres(ql)?://' } } },
+          },
+          {
+            if: { properties: { type: { const: 'nats' } } },
+            then: {
+              additionalProperties: false,
+              required: ['url'],
+              properties: {
+                type: {},
+                name: sinkName,
+                url: { type: 'string', pattern: '^(nats|tls)://[^\\s]+$' },
+                // Messages go to <subject>.<gateway_id>.<event|checkpoint|alert>.
+                subject: { type: 'string', pattern: '^[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*$', default: 'gatehouse.audit' },
+                stream: { type: 'string', pattern: '^[A-Za-z0-9_-]+$', default: 'GATEHOUSE_AUDIT' },
+              },
+            },
+          },
+          {
+            if: { properties: { type: { const: 'http' } } },
+            then: {
+              additionalProperties: false,
+              required: ['url', 'secret'],
+              properties: {
+                type: {},
+                name: sinkName,
+                url: { type: 'string', pattern: '^https?://[^\\s]+$' },
+                // HMAC-SHA256 key; a short one would be guessable.
+                secret: { type: 'string', minLength: 16 },
+                timeout: duration('10s'),
+              },
+            },
+          },
+          {
+            if: { properties: { type: { const: 'file' } } },
+            then: {
+              additionalProperties: false,
+              required: ['path'],
+              properties: { type: {}, name: sinkName, path: str, max_bytes: { type: 'integer', minimum: 4096, default: 104857600 } },
+            },
+          },
+        ],
+      },
+    },
+    batch_size: { type: 'integer', minimum: 1, maximum: 10000, default: 1000 },
+    /** Events read and verified ahead of the slowest sink, at most (bounded memory). */
+    read_ahead: { type: 'integer', minimum: 1, maximum: 1000000, default: 20000 },
+    poll_interval: duration('200ms'),
+    retry_max: duration('30s'),
+    reverify_interval: duration('10m'),
+    state_dir: str,
+    metrics_listen: address,
+    verifier_key: { type: 'string', pattern: '^[^\\s+]+\\+[0-9a-f]{8}\\+[A-Za-z0-9+/=]+$' },
+    witness_key: str,
+    witness_name: { type: 'string', pattern: '^[^\\s+]+$' },
+  },
+};
+
 /** The schema of one connector of a module's type: the common keys, then the module's. */
 function connectorSchema(m: ConnectorModule): Schema {
   for (const key of Object.keys(m.schema.properties)) {
@@ -71,11 +154,33 @@ export function buildConfigSchema(modules: readonly ConnectorModule[]): Schema {
     required: ['data_dir'],
     properties: {
       data_dir: str,
+      gateway_id: { ...gatewayId, default: defaultGatewayId() },
+      agent: agentSchema,
       admin: {
         type: 'object',
         additionalProperties: false,
         default: {},
         properties: { listen: { ...address, default: '127.0.0.1:8080' }, tls: tlsSchema },
+      },
+      // Human sign-in for the web console (gateway/src/console): OIDC authorization code + PKCE.
+      console: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['oidc'],
+        properties: {
+          oidc: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['issuer', 'client_id', 'client_secret', 'redirect_url'],
+            properties: {
+              issuer: { type: 'string', pattern: '^https?://[^\\s]+$' },
+              client_id: str,
+              client_secret: str,
+              // The console answers the callback at /ui/callback only: any other path could never work.
+              redirect_url: { type: 'string', pattern: '^https?://[^\\s/?#]+/ui/callback$' },
+            },
+          },
+        },
       },
       log: {
         type: 'object',
@@ -150,13 +255,14 @@ export function buildConfigSchema(modules: readonly ConnectorModule[]): Schema {
             default: {},
             properties: {
               admin: groupSelector,
-              // Nothing in this build checks the reviewer role: accepting it would grant nothing.
-              reviewer: unavailable(APPROVALS_UNAVAILABLE.replace('this block', 'the reviewer role')),
+              // May approve, deny and grant where a connector's review.reviewers also names them.
+              reviewer: groupSelector,
               auditor: groupSelector,
             },
           },
         },
       },
+      approvals: approvalsSchema,
       connectors: {
         type: 'array',
         default: [],

@@ -49,6 +49,30 @@ export interface ConnectorConfig {
   allow: GroupSelector[];
   rules: RuleConfig[];
   masking: MaskingRuleConfig[];
+  /** How `action: review` units are settled; without it they are refused naming the rule. */
+  review?: ReviewConfig;
+}
+
+/** A connector's `review:` block (docs/approvals.md). */
+export interface ReviewConfig {
+  reviewers: GroupSelector;
+  mode: 'hold' | 'reject';
+  /** Milliseconds (the loader normalises durations). */
+  timeout: number;
+  /** Distinct reviewers who must approve. */
+  approvals: number;
+}
+
+/** One `approvals.notify` entry: a signed JSON webhook, or a Slack-compatible incoming webhook. */
+export type ApprovalNotifyConfig = { webhook: string; secret: string } | { slack: string };
+
+/** The top-level `approvals:` key (filled with defaults by the loader). */
+export interface ApprovalsConfig {
+  store: 'sqlite' | 'postgres';
+  postgres_url?: string;
+  max_pending: number;
+  console_url?: string;
+  notify: ApprovalNotifyConfig[];
 }
 
 /**
@@ -109,10 +133,54 @@ export interface SshUserCaConfig {
   groups: string[];
 }
 
+/** `console.oidc`: the IdP people sign in with (authorization code + PKCE, a confidential client). */
+export interface ConsoleConfig {
+  oidc: {
+    issuer: string;
+    client_id: string;
+    client_secret: string;
+    /** Registered at the IdP; its path is always `/ui/callback`, its origin is the console's public origin. */
+    redirect_url: string;
+  };
+}
+
+/** One `agent.sinks` entry (docs/agent.md). `name` defaults to the type (type-index when a type repeats). */
+export type AgentSinkConfig =
+  | { type: 'postgres'; name?: string; url: string }
+  | { type: 'nats'; name?: string; url: string; subject: string; stream: string }
+  | { type: 'http'; name?: string; url: string; secret: string; /** ms */ timeout: number }
+  | { type: 'file'; name?: string; path: string; max_bytes: number };
+
+/** `agent`: the shipping agent. Durations are milliseconds (normalised by the loader). */
+export interface AgentConfig {
+  sinks: AgentSinkConfig[];
+  batch_size: number;
+  read_ahead: number;
+  poll_interval: number;
+  retry_max: number;
+  /** 0: verify the whole local log against the last shipped checkpoint at start only. */
+  reverify_interval: number;
+  /** Default: `<data_dir>/agent`. */
+  state_dir?: string;
+  metrics_listen?: string;
+  /** Pinned note verifier key of the gateway's log; default: audit-key.pub, pinned at first start. */
+  verifier_key?: string;
+  /** Ed25519 PKCS#8 PEM file (created if missing): co-sign each verified checkpoint. */
+  witness_key?: string;
+  /** Key name in the cosignature; default `gatehouse-agent/<gateway_id>`. */
+  witness_name?: string;
+}
+
 export interface GatehouseConfig {
   data_dir: string;
+  /** Names this instance in the shipped trail; default: derived from the host name. */
+  gateway_id: string;
+  /** The shipping agent's settings (absent: `gatehouse agent` refuses to start). */
+  agent?: AgentConfig;
   /** `tls`: HTTPS with cert/key; with client_auth, every connection needs a certificate signed by ca. */
   admin: { listen: string; tls?: TlsConfig };
+  /** Human sign-in for the web console under /ui/ (absent: no console, bearer tokens only). */
+  console?: ConsoleConfig;
   log: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error' };
   audit: {
     durability: 'strict' | 'batched';
@@ -131,9 +199,11 @@ export interface GatehouseConfig {
     ssh_keys?: SshKeyMappingConfig[];
     /** CAs of OpenSSH user certificates; filled with `[]` by the loader. */
     ssh_user_ca?: SshUserCaConfig[];
-    /** `reviewer` is refused at load until approvals exist; the type keeps it for roleOf. */
+    /** `reviewer`: may approve, deny and grant where a connector's `review.reviewers` names them too. */
     roles: { admin?: GroupSelector; reviewer?: GroupSelector; auditor?: GroupSelector };
   };
+  /** Review requests and grants: store and notifications (optional in hand-built configs). */
+  approvals?: ApprovalsConfig;
   connectors: ConnectorConfig[];
   /** Where the file was loaded from (for messages), set by the loader. */
   source: string;
