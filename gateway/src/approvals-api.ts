@@ -61,6 +61,8 @@ const READERS: Role[] = ['reviewer', 'auditor', 'admin'];
 const REVIEWERS: Role[] = ['reviewer', 'admin'];
 const MAX_BODY = 16 * 1024;
 const HEARTBEAT_MS = 15_000;
+/** How often an open event stream's credential is checked again. */
+const RECHECK_MS = 5_000;
 /** Open event streams per gateway, and bytes one slow reader may have queued before it is dropped. */
 const MAX_STREAMS = 100;
 const MAX_STREAM_BACKLOG = 1024 * 1024;
@@ -136,8 +138,15 @@ export function approvalsApi(deps: ApprovalsApiDeps) {
     const unsubscribe = deps.service?.subscribe((a) => write(`event: approval\nid: ${a.id}\ndata: ${JSON.stringify(a)}\n\n`)) ?? (() => {});
     const beat = setInterval(() => write(': heartbeat\n\n'), HEARTBEAT_MS);
     beat.unref();
+    // The credential was checked when the stream opened; it must still hold while it stays
+    // open (a console sign-out or expiry, an expired token): re-checked every few seconds.
+    const recheck = setInterval(() => {
+      deps.requireRole(req, READERS).catch(() => res.destroy());
+    }, RECHECK_MS);
+    recheck.unref();
     const done = () => {
       clearInterval(beat);
+      clearInterval(recheck);
       unsubscribe();
       streams--;
     };

@@ -87,10 +87,28 @@ t.test('console sign-in, sessions, CSRF and roles', async (t) => {
     t.equal(noOrigin.status, 403, 'no Origin at all is refused');
     t.equal((await fetch(`${origin}/ui/api/me`, { headers: { cookie } })).status, 200, 'the session survived the refused attempts');
 
+    // An event stream opened with the cookie before the sign-out must not outlive it.
+    const stream = await fetch(`${origin}/api/v1/approvals/events`, { headers: { cookie } });
+    t.equal(stream.status, 200, 'the event stream opens with the session cookie');
+    const reader = stream.body!.getReader();
+    await reader.read(); // the retry: line
+
     // Sign-out ends the session: the old cookie value no longer works.
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByRole('link', { name: 'Sign in with your identity provider' }).waitFor();
     t.equal((await fetch(`${origin}/ui/api/me`, { headers: { cookie } })).status, 401, 'the old cookie is dead');
+    const ended = await Promise.race([
+      (async () => {
+        try {
+          while (!(await reader.read()).done);
+        } catch {
+          // a reset stream is an ended stream
+        }
+        return true;
+      })(),
+      new Promise<boolean>((r) => setTimeout(() => r(false), 15_000)),
+    ]);
+    t.ok(ended, 'the open event stream was closed after the sign-out');
     const after = await fetch(`${origin}/api/v1/approvals?status=pending`, { headers: { cookie } });
     t.equal(after.status, 401, 'and the admin API refuses it');
     await page.close();
