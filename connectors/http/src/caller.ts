@@ -23,7 +23,7 @@ export interface CallerConnection {
   auth: Promise<Result<Session>> | null;
   /** Settled session for `token` (lets the hot path skip an await). */
   session: Session | null;
-  /** Seconds since the epoch after which the identity must be re-checked (JWT `exp`), or Infinity. */
+  /** When the identity's credential stops being accepted (Identity.expiresAt, ms since the epoch), or Infinity: re-checked past it. */
   expiresAt: number;
   /** Became a WebSocket tunnel: its Session is closed by the tunnel, after the unit is recorded. */
   upgraded: boolean;
@@ -88,7 +88,7 @@ function sessionForKey(
   track: (p: Promise<void>) => void,
 ): Promise<Result<Session>> | Result<Session> {
   if (conn.token === key) {
-    if (conn.session !== null && conn.expiresAt > Date.now() / 1000) return ok(conn.session);
+    if (conn.session !== null && conn.expiresAt > Date.now()) return ok(conn.session);
     if (conn.session === null && conn.auth !== null) return conn.auth;
   }
   if (conn.session !== null) track(conn.session.end(conn.token === key ? 'token expired' : 'token changed'));
@@ -99,9 +99,8 @@ function sessionForKey(
     if (!r.ok) return r;
     if (conn.token === key) {
       conn.session = session;
-      // JWT `exp`, or a certificate's notAfter: the identity is re-checked past it.
-      const exp = r.value.claims.exp;
-      conn.expiresAt = typeof exp === 'number' ? exp : Infinity;
+      // JWT `exp` (with the issuer's clock tolerance), or a certificate's notAfter.
+      conn.expiresAt = r.value.expiresAt ?? Infinity;
     } else {
       track(session.end('token changed')); // superseded while authenticating
     }

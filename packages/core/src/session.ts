@@ -110,6 +110,8 @@ export class Session {
   private recording: SessionRecording | null = null;
   private units = 0;
   private ended = false;
+  /** Identity.expiresAt, or Infinity: checked by decide() for every unit. */
+  private expiresAtMs = Infinity;
   private readonly log: Logger;
   /** Aborted at end(): a unit still held for approval is cancelled with the session. */
   private readonly closing = new AbortController();
@@ -201,6 +203,7 @@ export class Session {
     }
     const identity = (verified as { ok: true; value: Identity }).value;
     this.identity_ = identity;
+    this.expiresAtMs = identity.expiresAt ?? Infinity;
     this.masker_ = masking.forIdentity(identity);
     const written = await this.append({ kind: 'session.start', meta: credentialMeta ? { ...this.peerMeta(), ...credentialMeta } : this.peerMeta() });
     if (!written.ok) {
@@ -226,6 +229,11 @@ export class Session {
    */
   decide(unit: Unit): Decision {
     if (!this.identity_) return { action: 'deny', rule: 'unauthenticated', reason: 'session is not authenticated' };
+    // A long-lived connection outlives its token: past `exp` (or a certificate's notAfter)
+    // nothing more is allowed on it; the caller reconnects with a fresh credential.
+    if (this.expiresAtMs <= Date.now()) {
+      return { action: 'deny', rule: 'credential-expired', reason: `the caller's credential expired at ${new Date(this.expiresAtMs).toISOString()}; reconnect with a fresh one` };
+    }
     if (this.services.audit.failure) {
       return { action: 'deny', rule: 'audit-unavailable', reason: 'audit log unavailable; request refused' };
     }

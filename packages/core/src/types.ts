@@ -12,6 +12,12 @@ export interface Identity {
   groups: string[];
   /** Verified claims, for CEL conditions. Never contains the raw token. */
   claims: Record<string, unknown>;
+  /**
+   * When the credential stops being accepted (JWT `exp` plus the issuer's clock tolerance, a
+   * certificate's notAfter), ms since the epoch; absent for credentials that do not expire
+   * (static development tokens, bound SSH keys). A Session refuses every unit past it.
+   */
+  expiresAt?: number;
 }
 
 /**

@@ -55,6 +55,7 @@ export class CertificateIdentities {
         fingerprint256: cert.fingerprint256,
         ...(cert.notAfter !== undefined ? { exp: cert.notAfter } : {}),
       },
+      ...(cert.notAfter !== undefined ? { expiresAt: cert.notAfter * 1000 } : {}),
     });
   }
 }

@@ -94,7 +94,9 @@ export class OidcIssuer {
     if (typeof payload.sub !== 'string' || payload.sub === '') return fail('auth.invalid', 'token "sub" claim must be a non-empty string');
     const claims = deepFreeze(payload as Record<string, unknown>);
     const groups = Object.freeze(groupsFrom(readClaimPath(claims, this.cfg.groups_claim ?? 'groups'))) as string[];
-    const identity: Identity = Object.freeze({ subject: payload.sub, issuer: this.cfg.issuer, groups, claims });
+    // Accepted until exp plus the tolerance, at connect time and on a long-lived connection alike.
+    const acceptedUntil = ((payload.exp as number) + (this.cfg.clock_tolerance ?? 30)) * 1000;
+    const identity: Identity = Object.freeze({ subject: payload.sub, issuer: this.cfg.issuer, groups, claims, expiresAt: acceptedUntil });
     return ok({ identity, expiresAt: (payload.exp as number) * 1000 });
   }
 }

@@ -179,7 +179,8 @@ function keyTypeOfBlob(blob: Buffer): string {
 }
 
 function identity(subject: string, issuer: string, groups: string[], extra: Record<string, unknown>): Identity {
-  return { subject, issuer, groups, claims: { sub: subject, iss: issuer, groups, ...extra } };
+  const exp = extra.exp;
+  return { subject, issuer, groups, claims: { sub: subject, iss: issuer, groups, ...extra }, ...(typeof exp === 'number' ? { expiresAt: exp * 1000 } : {}) };
 }
 
 /**
