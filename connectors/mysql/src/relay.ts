@@ -8,7 +8,7 @@
  * sequence or out of place closes the session (audited).
  */
 import type { Socket } from 'node:net';
-import type { Decision, Judgement, Logger, Masker, Recorded, Session, Unit, Veto } from '@gatehouse/core';
+import { denialMessage, type Decision, type Judgement, type Logger, type Masker, type Recorded, type Session, type Unit, type Veto } from '@gatehouse/core';
 import { FramePump, type Side } from '@gatehouse/connector-kit';
 import type { Catalog } from './catalog.js';
 import {
@@ -29,7 +29,7 @@ import { readParams } from './params.js';
 import { CAP, COM, STATUS } from './protocol.js';
 import { CatalogRestrictedView, untraceableFunction } from './restricted-view.js';
 import { maskBinaryRow, maskTextRow, readColumn, sampleBinaryRow, sampleTextRow, shapeOf } from './result-shape.js';
-import { all, denialMessage, DENIED_CODE, DENIED_SQLSTATE, StatementAudit } from './statement-audit.js';
+import { all, DENIED_CODE, DENIED_SQLSTATE, StatementAudit } from './statement-audit.js';
 import { opaqueUnit, parseErrorJudgement, RESTRICTED_RULE, restrictedVeto, unitsFor, vetoLocalInfile } from './units.js';
 
 const SAMPLE_ROWS = 3;

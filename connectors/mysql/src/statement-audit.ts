@@ -75,13 +75,6 @@ export class StatementAudit {
   }
 }
 
-/** The caller-facing refusal text: names the rule, never echoes the statement. */
-export function denialMessage(d: Decision): string {
-  const named = d.rule ? `denied by rule "${d.rule}"` : 'denied by policy';
-  if (!d.reason) return `gatehouse: ${named}`;
-  return d.rule && !d.reason.includes(`"${d.rule}"`) ? `gatehouse: ${named}: ${d.reason}` : `gatehouse: ${d.reason}`;
-}
-
 export function all(recs: Recorded[]): Recorded {
   if (recs.length === 0) return OK;
   if (recs.length === 1) return recs[0];

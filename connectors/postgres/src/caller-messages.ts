@@ -3,10 +3,10 @@
  * audit need), judged, and forwarded as the received bytes — or refused — while the
  * responses it will produce are put on the conversation's `expected` FIFO.
  */
-import type { Decision, HoldNotice, Judgement, Recorded, Session, Unit } from '@gatehouse/core';
+import { denialMessage, type Decision, type HoldNotice, type Judgement, type Recorded, type Session, type Unit } from '@gatehouse/core';
 import type { Catalog } from './catalog.js';
 import { Conversation, newResult, type ExecuteExpected, type PortalState } from './conversation.js';
-import { denialMessage, denyExtended, denyQuery } from './deny.js';
+import { denyExtended, denyQuery } from './deny.js';
 import type { Frame } from './framer.js';
 import { readBind, readExecute, readFunctionCall, readParse, readQuery, readTarget } from './frontend.js';
 import type { CatalogRestrictedView } from './restricted-view.js';

@@ -7,18 +7,10 @@
  * query, extended-protocol pipeline) is rolled back, and the rest of a pipeline up to Sync
  * is skipped. The refused statement itself never reaches the upstream.
  */
-import type { Decision } from '@gatehouse/core';
-import { bindMessage, executeMessage, message, F, parseMessage, queryMessage } from './wire.js';
+import { bindMessage, executeMessage, F, parseMessage, queryMessage } from './wire.js';
 
 export const DENIED_SQLSTATE = '42501';
 const MAX_MESSAGE = 500;
-
-/** The caller-facing refusal text: names the rule, never echoes the statement. */
-export function denialMessage(d: Decision): string {
-  const named = d.rule ? `denied by rule "${d.rule}"` : 'denied by policy';
-  if (!d.reason) return `gatehouse: ${named}`;
-  return d.rule && !d.reason.includes(`"${d.rule}"`) ? `gatehouse: ${named}: ${d.reason}` : `gatehouse: ${d.reason}`;
-}
 
 /**
  * DO block raising `text`. The text goes in an E'' literal (backslash and quote escaped, so
@@ -44,5 +36,3 @@ const FLUSH = Buffer.from([F.Flush, 0, 0, 0, 4]);
 export function denyExtended(text: string): Buffer {
   return Buffer.concat([parseMessage('', raiseSql(text)), bindMessage('', ''), executeMessage(''), FLUSH]);
 }
-
-void message;

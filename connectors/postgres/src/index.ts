@@ -24,7 +24,7 @@ export { postgresSchema, checkPostgresConfig } from './schema.js';
 export { MessageFramer, type Frame, type FrameError } from './framer.js';
 export { maskDataRow, readRowDescription, sampleRow, commandRows, type ResultShape } from './result-shape.js';
 export { binaryToText } from './binary-text.js';
-export { raiseSql, denialMessage } from './deny.js';
+export { raiseSql } from './deny.js';
 export { bindParams, readBind, readParse, readQuery } from './frontend.js';
 export { CancelKeys } from './cancel-keys.js';
 export { ScramClient } from './scram.js';

@@ -6,7 +6,7 @@
  * recording's SHA-256), before the exit status reaches the caller.
  */
 import { join } from 'node:path';
-import type { Decision, Unit, UnitRecord } from '@gatehouse/core';
+import { denialMessage, type Decision, type Unit, type UnitRecord } from '@gatehouse/core';
 import { AsciicastWriter, asciicastName, type AsciicastSummary } from '@gatehouse/recording';
 import type { ClientChannel, PseudoTtyInfo, ServerChannel, Session as SshSessionChannel } from 'ssh2';
 import { certExtension, type CallerConnection, type Closable } from './connection.js';
@@ -245,7 +245,7 @@ export class SessionChannel implements Closable {
   /** A refused request: the caller reads why on stderr and gets `status`; the connection goes on. */
   private async refuse(ch: ServerChannel, unit: Unit, decision: Decision, startedAt: number, attributes: Record<string, unknown>, status: number, error?: string): Promise<void> {
     const conn = this.conn;
-    const message = error ?? `gatehouse: ${decision.reason ?? `denied by rule "${decision.rule}"`}`;
+    const message = error ?? denialMessage(decision);
     await conn.recordOrClose({
       unit,
       decision,

@@ -7,3 +7,4 @@ export * from './config/index.js';
 export * from './address.js';
 export * from './client-certificate.js';
 export * from './problem.js';
+export * from './refusal.js';
