@@ -94,6 +94,16 @@ export interface Judgement {
  */
 export type Veto = (unit: Unit) => Decision | null;
 
+export interface JudgeOptions extends Omit<ReviewOptions, 'paramsHash'> {
+  /**
+   * Leave `review` decisions unsettled (deny stays null, the decision stays `review`): the
+   * connector settles them with review() once it knows the unit's parameters — a prepared
+   * statement is reviewed at its Bind / execute, so that an approval covers the values it
+   * runs with, not only its text. Nothing of a unit may be executed before that.
+   */
+  deferReview?: boolean;
+}
+
 /**
  * `Session.record()`'s answer: synchronous when the audit promises durability within a
  * window (`batched`: reply at once), a promise when the reply must wait for it (`strict`).
@@ -245,7 +255,7 @@ export class Session {
    * `veto` to what the rules allowed. Synchronous unless a review has to wait. The first
    * refusal refuses the message; nothing of it may be forwarded.
    */
-  judge(units: readonly Unit[], veto: Veto | null = null, options: Omit<ReviewOptions, 'paramsHash'> = {}): Judgement | Promise<Judgement> {
+  judge(units: readonly Unit[], veto: Veto | null = null, options: JudgeOptions = {}): Judgement | Promise<Judgement> {
     const decisions = new Array<Decision>(units.length);
     let review = false;
     for (let i = 0; i < units.length; i++) {
@@ -258,14 +268,22 @@ export class Session {
     // A hard refusal anywhere refuses the message: nobody needs to be asked about the rest.
     const hard = decisions.findIndex((d) => d.action === 'deny');
     if (hard >= 0) return { units, decisions, deny: decisions[hard], denyIndex: hard };
-    return (async () => {
-      for (let i = 0; i < units.length; i++) {
-        if (decisions[i].action === 'review') decisions[i] = await this.review(units[i], decisions[i], options);
-        // One refused unit refuses the message: do not ask anyone about the rest.
-        if (decisions[i].action === 'deny') break;
-      }
-      return settle(units, decisions);
-    })();
+    if (options.deferReview) return { units, decisions, deny: null, denyIndex: -1 };
+    return this.settleReviews(units, decisions, options);
+  }
+
+  /**
+   * Settle the `review` decisions of a message in order (judge() does it, or a connector
+   * later for a judgement it deferred, with the parameters' hash); the first refusal refuses
+   * the message and nobody is asked about the rest.
+   */
+  async settleReviews(units: readonly Unit[], decisions: readonly Decision[], options: ReviewOptions = {}): Promise<Judgement> {
+    const settled = decisions.slice();
+    for (let i = 0; i < units.length; i++) {
+      if (settled[i].action === 'review') settled[i] = await this.review(units[i], settled[i], options);
+      if (settled[i].action === 'deny') break;
+    }
+    return settle(units, settled);
   }
 
   /**
