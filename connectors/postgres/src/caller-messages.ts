@@ -3,12 +3,13 @@
  * audit need), judged, and forwarded as the received bytes — or refused — while the
  * responses it will produce are put on the conversation's `expected` FIFO.
  */
+import { createHash } from 'node:crypto';
 import { denialMessage, type Decision, type HoldNotice, type Judgement, type Recorded, type Session, type Unit } from '@gatehouse/core';
 import type { Catalog } from './catalog.js';
-import { Conversation, newResult, type ExecuteExpected, type PortalState } from './conversation.js';
+import { Conversation, newResult, type ExecuteExpected, type PortalState, type StatementState } from './conversation.js';
 import { denyExtended, denyQuery } from './deny.js';
 import type { Frame } from './framer.js';
-import { readBind, readExecute, readFunctionCall, readParse, readQuery, readTarget } from './frontend.js';
+import { readBind, readExecute, readFunctionCall, readParse, readQuery, readTarget, type BindMsg } from './frontend.js';
 import type { CatalogRestrictedView } from './restricted-view.js';
 import type { StatementAudit } from './statement-audit.js';
 import { opaqueUnit, parseErrorJudgement, restrictedVeto, unitsFor } from './units.js';
@@ -42,6 +43,8 @@ export class CallerMessages {
   private readonly veto: ((unit: Unit) => Decision | null) | null;
   /** A unit held for approval: the caller reads why it waits; later notices keep the connection alive. */
   private readonly hold: { onHold: (n: HoldNotice) => void };
+  /** At Parse: a reviewed statement is settled at its Bind, with its parameters (see onBind). */
+  private readonly deferred: { onHold: (n: HoldNotice) => void; deferReview: true };
 
   constructor(
     private readonly conversation: Conversation,
@@ -60,6 +63,7 @@ export class CallerMessages {
             : `gatehouse: still waiting for approval of request ${n.id} (${Math.ceil(n.remainingMs / 1000)}s left)`,
         ),
     };
+    this.deferred = { ...this.hold, deferReview: true };
   }
 
   /** Handle one frontend message; a promise means "wait before reading the next". */
@@ -120,12 +124,13 @@ export class CallerMessages {
    * current catalog: after DDL (or at its TTL) the decision waits for the reload. A catalog
    * that cannot be read refuses the statement (fail closed).
    */
-  private judge(units: readonly Unit[], parseError: string | null): Judgement | Promise<Judgement> {
+  private judge(units: readonly Unit[], parseError: string | null, deferReview = false): Judgement | Promise<Judgement> {
     if (parseError !== null) return parseErrorJudgement(units);
     const catalog = this.options.catalog;
-    if (!this.veto || !catalog || !catalog.needsLoad) return this.session.judge(units, this.veto, this.hold);
+    const options = deferReview ? this.deferred : this.hold;
+    if (!this.veto || !catalog || !catalog.needsLoad) return this.session.judge(units, this.veto, options);
     return catalog.ready().then(
-      () => this.session.judge(units, this.veto, this.hold),
+      () => this.session.judge(units, this.veto, options),
       () => ({ units, decisions: units.map(() => RESTRICTED_CATALOG_DOWN), deny: RESTRICTED_CATALOG_DOWN, denyIndex: 0 }),
     );
   }
@@ -168,7 +173,9 @@ export class CallerMessages {
       return;
     }
     const { units, parseError } = unitsFor(sql, this.options.database, this.options.onParseError);
-    const j = this.judge(units, parseError);
+    // Parsing runs nothing: a statement that needs review is reviewed at each Bind, with the
+    // values it will run with (an approval covers text and parameters, not the text alone).
+    const j = this.judge(units, parseError, true);
     if (j instanceof Promise) return j.then((judged) => this.parseJudged(msg, name, sql, judged, startedAt));
     this.parseJudged(msg, name, sql, j, startedAt);
   }
@@ -187,7 +194,11 @@ export class CallerMessages {
       this.refuseExtended(j, startedAt);
       return;
     }
-    c.statements.set(name, { text: sql, units: j.units, decision: j.decisions[0] ?? { action: 'allow' } });
+    const review = j.decisions.find((d) => d.action === 'review');
+    c.statements.set(
+      name,
+      review ? { text: sql, units: j.units, decision: review, pending: j.decisions } : { text: sql, units: j.units, decision: j.decisions[0] ?? { action: 'allow' } },
+    );
     this.forward(msg);
     c.expect({ kind: 'parse', name, previous });
   }
@@ -204,15 +215,31 @@ export class CallerMessages {
     c.discarding = true;
   }
 
-  private onBind(msg: Buffer): void {
+  private onBind(msg: Buffer): Promise<void> | void {
     const b = readBind(msg);
-    const c = this.conversation;
-    let statement = c.statements.get(b.statement);
+    const statement = this.conversation.statements.get(b.statement);
+    if (statement?.pending) {
+      const startedAt = Date.now();
+      const paramsHash = createHash('sha256').update(msg.subarray(b.paramsAt)).digest('hex');
+      const pending = statement.pending;
+      return this.session.settleReviews(statement.units, pending, { ...this.hold, paramsHash }).then((j) => {
+        if (j.deny) return this.refuseExtended(j, startedAt);
+        // This Bind's portal runs with the approval; the statement is reviewed again at its next Bind.
+        const approved = j.decisions[pending.findIndex((d) => d.action === 'review')];
+        this.bindJudged(b, msg, { text: statement.text, units: statement.units, decision: approved });
+      });
+    }
     if (statement && statement.decision.action !== 'allow') {
       const d = statement.decision;
       this.refuseExtended({ units: statement.units, decisions: statement.units.map(() => d), deny: d, denyIndex: 0 }, Date.now());
       return;
     }
+    this.bindJudged(b, msg, statement);
+  }
+
+  private bindJudged(b: BindMsg, msg: Buffer, judged: StatementState | undefined): void {
+    const c = this.conversation;
+    let statement = judged;
     // A statement PREPAREd in SQL shares the namespace; its policy check happened at PREPARE.
     statement ??= { text: `EXECUTE ${b.statement}`, units: [opaqueUnit(`EXECUTE ${b.statement}`, 'execute')], decision: { action: 'allow' } };
     if (b.portal !== '' && !c.portals.has(b.portal) && c.portals.size >= this.options.maxNamed) {

@@ -11,7 +11,10 @@ import type { ResultShape } from './result-shape.js';
 export interface StatementState {
   text: string;
   units: readonly Unit[];
+  /** The decision the audit records; `review` while `pending` waits for a Bind. */
   decision: Decision;
+  /** One decision per unit, some `review`: settled at each Bind with its parameters. */
+  pending?: readonly Decision[];
 }
 
 export interface PortalState {

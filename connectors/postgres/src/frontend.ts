@@ -29,6 +29,8 @@ export interface BindMsg {
   statement: string;
   /** The Bind message itself; parameters are decoded only when an audit event needs them. */
   raw: Buffer;
+  /** Where the parameter formats start (after the two names): what a review binds to. */
+  paramsAt: number;
 }
 
 /** Bind: names only (cheap); `bindParams` decodes the values later. Validates the layout. */
@@ -36,6 +38,7 @@ export function readBind(msg: Buffer): BindMsg {
   const r = new Reader(msg, 5);
   const portal = r.cstring();
   const statement = r.cstring();
+  const paramsAt = r.pos;
   const nf = r.int16();
   if (nf < 0) throw new RangeError('Bind: bad format count');
   r.pos += 2 * nf;
@@ -48,7 +51,7 @@ export function readBind(msg: Buffer): BindMsg {
   }
   const nr = r.int16();
   if (nr < 0 || r.remaining !== 2 * nr) throw new RangeError('Bind: bad result format count');
-  return { portal, statement, raw: msg };
+  return { portal, statement, raw: msg, paramsAt };
 }
 
 /** Longest parameter text kept in the audit trail, characters (binary: bytes shown as hex). */
