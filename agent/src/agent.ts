@@ -8,7 +8,7 @@
  */
 import { dirname, join, resolve } from 'node:path';
 import type { Server } from 'node:http';
-import { parseVerifierKey, readVerifierKey, verifyLog, type NoteKey } from '@gatehouse/audit';
+import { parseVerifierKey, readVerifierKey, type NoteKey } from '@gatehouse/audit';
 import type { AgentConfig, GatehouseConfig } from '@gatehouse/core';
 import type { ChainState, Fault } from './chain.js';
 import { loadCursor, saveCursor, type Cursor } from './cursor.js';
@@ -19,6 +19,7 @@ import type { AlertRecord, SinkBatch } from './records.js';
 import { backoff, sleep } from './retry.js';
 import { makeSinks, SinkConflict, type Sink } from './sinks/index.js';
 import { ensureDir, readDurable, writeDurable } from './state-file.js';
+import { verifyInWorker } from './verify-worker.js';
 import { Wake } from './wake.js';
 import { loadOrCreateWitness, type Witness } from './witness.js';
 
@@ -173,7 +174,7 @@ class Agent implements RunningAgent {
         message: `audit-key.pub is now ${this.pinned.current}, the pinned key is ${this.pinned.text} (key replaced: history may be re-signed)`,
       });
     } else {
-      this.fullVerify();
+      await this.fullVerify();
     }
     if (progress) this.progressTimer = setInterval(() => this.printProgress(), 1000).unref();
     this.loops = [this.readLoop(), ...this.sinks.map((s) => this.sinkLoop(s))];
@@ -184,8 +185,14 @@ class Agent implements RunningAgent {
   }
 
   /** The whole local log against the newest checkpoint shipped anywhere (rewrite / truncation after shipping). */
-  private fullVerify(): void {
-    const r = verifyLog(this.cfg.data_dir, { verifierKey: this.pinned.text, ...(this.latestNote ? { checkpoint: this.latestNote } : {}) });
+  private async fullVerify(): Promise<void> {
+    let r;
+    try {
+      r = await verifyInWorker(this.cfg.data_dir, { verifierKey: this.pinned.text, ...(this.latestNote ? { checkpoint: this.latestNote } : {}) }, this.end$);
+    } catch (e) {
+      if (this.ending) return;
+      throw e;
+    }
     if (r.ok) {
       this.log.log('info', 'local audit log verified', { size: r.size, checkpoints: r.checkpoints });
       return;
@@ -201,6 +208,7 @@ class Agent implements RunningAgent {
 
   private async readLoop(): Promise<void> {
     let lastReverify = Date.now();
+    let reverifying: Promise<void> | null = null;
     let lastLocal = 0;
     while (!this.ending) {
       try {
@@ -208,10 +216,14 @@ class Agent implements RunningAgent {
           this.metrics.localSeq = this.reader.localSize();
           lastLocal = Date.now();
         }
-        if (this.ac.reverify_interval > 0 && Date.now() - lastReverify > this.ac.reverify_interval) {
-          lastReverify = Date.now();
-          this.fullVerify();
-          if (this.ending) break;
+        // In a worker, beside shipping; the next one is due an interval after this one ends.
+        if (this.ac.reverify_interval > 0 && !reverifying && Date.now() - lastReverify > this.ac.reverify_interval) {
+          reverifying = this.fullVerify()
+            .catch((e: unknown) => this.log.log('warn', 'periodic re-verification could not run', { error: (e as Error).message }))
+            .finally(() => {
+              lastReverify = Date.now();
+              reverifying = null;
+            });
         }
         const slowest = Math.min(...[...this.cursors.values()].map((c) => c.state.size));
         if (this.reader.size - slowest >= this.ac.read_ahead || this.buffer.length >= MAX_BUFFERED_BATCHES) {
@@ -270,8 +282,11 @@ class Agent implements RunningAgent {
     const st = this.metrics.sink(sink.name);
     let open = false;
     let failures = 0;
+    // A failed batch is re-sent as it was (same content, same Idempotency-Key), not re-merged.
+    let retry: Buffered | undefined;
     while (!this.ending) {
-      const b = this.pick(sink.name);
+      const b = retry ?? this.pick(sink.name);
+      retry = undefined;
       if (!b) {
         st.oldestPendingAt = 0;
         await this.wake.wait(this.ac.poll_interval, this.end$);
@@ -297,6 +312,7 @@ class Agent implements RunningAgent {
           break;
         }
         open = false;
+        retry = b;
         st.errors++;
         const delay = backoff(failures++, RETRY_BASE_MS, this.ac.retry_max);
         if (failures === 1 || failures % 10 === 0) {

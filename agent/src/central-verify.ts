@@ -13,6 +13,8 @@ export interface GatewayReport {
   gatewayId: string;
   ok: boolean;
   size: number;
+  /** Events covered by a verified signed checkpoint (the rest is chained but not yet signed). */
+  signed: number;
   checkpoints: number;
   cosigned: number;
   firstBadSeq?: number;
@@ -44,12 +46,14 @@ export async function verifyCentral(url: string, opts: CentralOptions = {}): Pro
   const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 });
   await c.connect();
   try {
+    const has = await c.query<{ t: string | null }>("SELECT to_regclass('gatehouse.gateways')::text AS t");
+    if (!has.rows[0].t) throw new Error('no Gatehouse central store there (schema gatehouse not found: no agent has shipped to it)');
     const gws = await c.query<{ gateway_id: string; verifier_key: string }>(
       'SELECT gateway_id, verifier_key FROM gatehouse.gateways WHERE $1::text IS NULL OR gateway_id = $1 ORDER BY gateway_id',
       [opts.gateway ?? null],
     );
     if (opts.gateway && gws.rows.length === 0)
-      return [{ gatewayId: opts.gateway, ok: false, size: 0, checkpoints: 0, cosigned: 0, reason: 'no such gateway in the central store' }];
+      return [{ gatewayId: opts.gateway, ok: false, size: 0, signed: 0, checkpoints: 0, cosigned: 0, reason: 'no such gateway in the central store' }];
     const out: GatewayReport[] = [];
     for (const g of gws.rows) out.push(await verifyGateway(c, g.gateway_id, g.verifier_key, witnesses));
     return out;
@@ -59,7 +63,7 @@ export async function verifyCentral(url: string, opts: CentralOptions = {}): Pro
 }
 
 async function verifyGateway(c: pg.Client, gw: string, keyText: string, witnesses: WitnessPublic[]): Promise<GatewayReport> {
-  const rep: GatewayReport = { gatewayId: gw, ok: false, size: 0, checkpoints: 0, cosigned: 0 };
+  const rep: GatewayReport = { gatewayId: gw, ok: false, size: 0, signed: 0, checkpoints: 0, cosigned: 0 };
   const bad = (seq: number | undefined, reason: string): GatewayReport => ({ ...rep, ...(seq !== undefined ? { firstBadSeq: seq } : {}), reason });
   const key = parseVerifierKey(keyText);
   if (!key.ok) return bad(undefined, `registered verifier key: ${key.error.message}`);
@@ -80,6 +84,7 @@ async function verifyGateway(c: pg.Client, gw: string, keyText: string, witnesse
         rep.cosigned++;
       }
       vouched = v.size;
+      rep.signed = v.size;
       rep.checkpoints++;
     }
     return null;

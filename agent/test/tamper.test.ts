@@ -129,3 +129,42 @@ t.test('the documented grants suffice: an agent role with SELECT and INSERT only
   await a.stop();
   await t.rejects(query(roleUrl, 'UPDATE gatehouse.events SET body = body'), /permission denied/);
 });
+
+t.test('a re-sent event with another hash is a conflict, not a duplicate', async (t) => {
+  const url = await pgDatabase(t);
+  const { PostgresSink } = await import('../src/sinks/postgres.js');
+  const { SinkConflict } = await import('../src/sinks/sink.js');
+  const s = new PostgresSink('pg', url);
+  await s.open();
+  t.teardown(() => s.close());
+  const batch = (hash: string) => ({
+    gatewayId: 'gw-x',
+    verifierKey: 'k',
+    events: [1, 2, 3].map((seq) => ({ seq, hash: seq === 2 ? hash : 'aa'.repeat(32), body: `{"seq":${seq}}` })),
+    checkpoints: [],
+  });
+  await s.write(batch('bb'.repeat(32)));
+  await s.write(batch('bb'.repeat(32)));
+  t.equal((await centralSeqs(url, 'gw-x')).count, 3, 'the same batch twice: stored once');
+  const e = await s.write(batch('cc'.repeat(32))).catch((x: unknown) => x);
+  t.ok(e instanceof SinkConflict, 'another hash at seq 2');
+  t.equal((e as InstanceType<typeof SinkConflict>).seq, 2);
+});
+
+t.test('an early event edited while the agent runs: the periodic re-verification (reverify_interval) halts it', async (t) => {
+  const { dir, dataDir, url } = await shipped(t, 100);
+  const cfgPath = writeConfig(
+    dir,
+    { data_dir: './var', gateway_id: 'gw-tamper', agent: { poll_interval: '20ms', reverify_interval: '200ms', sinks: [{ type: 'postgres', url }] } },
+    'reverify.yaml',
+  );
+  const a = await startAgent(load(cfgPath), { logger: memLogger(), progress: false });
+  t.equal(a.halted(), null, 'intact at start');
+  const db = new Database(join(dataDir, 'audit.db'));
+  t.equal(db.prepare("UPDATE events SET body = replace(body, 'SELECT 1', 'SELECT 2') WHERE seq = 10").run().changes, 1);
+  db.close();
+  t.ok(await waitFor(() => a.halted() !== null, 10_000), 'halted by the periodic pass');
+  t.equal(a.halted()?.seq, 10);
+  t.equal(a.metrics.verificationFailures, 1);
+  await a.stop();
+});

@@ -40,7 +40,7 @@ t.test('two gateways, two agents, one central store, witnessed', async (t) => {
   t.match(witnessA, /^gatehouse-agent\/gw-a\+[0-9a-f]{8}\+/);
   const w = await run(['audit', 'verify', '--central', url, '--gateway', 'gw-a', '--witness-key', witnessA]);
   t.equal(w.code, 0, w.output);
-  t.match(w.output, /ok: gw-a: 1000 events, \d+ checkpoints verified, \d+ cosigned/);
+  t.match(w.output, /ok: gw-a: 1000 events \(1000 under a signed checkpoint\), \d+ checkpoints verified, \d+ cosigned/);
   // gw-b's checkpoints are not cosigned by gw-a's agent.
   const wrong = await verifyCentral(url, { gateway: 'gw-b', witnessKeys: [witnessA] });
   t.equal(wrong[0].ok, false);

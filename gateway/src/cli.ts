@@ -168,9 +168,14 @@ async function verifyAgainstCentral(url: string, configPath: string | undefined,
   const keys = witnessKeys.map((k) => (existsSync(k) ? readFileSync(k, 'utf8').trim() : k));
   const reports = await verifyCentral(url, { gateway: gateway ?? cfg?.gateway_id, witnessKeys: keys });
   let bad = 0;
-  if (reports.length === 0) out(`no gateways in the central store at ${redactUrl(url)}`);
+  // Nothing to verify proves nothing: an empty store (or a wrong URL) is not a pass.
+  if (reports.length === 0) {
+    process.stderr.write(`FAILED: no gateways in the central store at ${redactUrl(url)}\n`);
+    bad++;
+  }
   for (const r of reports) {
-    if (r.ok) out(`ok: ${r.gatewayId}: ${r.size} events, ${r.checkpoints} checkpoints verified${keys.length ? `, ${r.cosigned} cosigned` : ''}`);
+    if (r.ok)
+      out(`ok: ${r.gatewayId}: ${r.size} events (${r.signed} under a signed checkpoint), ${r.checkpoints} checkpoints verified${keys.length ? `, ${r.cosigned} cosigned` : ''}`);
     else {
       bad++;
       process.stderr.write(`FAILED ${r.gatewayId} at seq ${r.firstBadSeq ?? '?'}: ${r.reason}\n`);

@@ -33,7 +33,8 @@ t.test('refused at load', async (t) => {
     ['', '{ address: 127.0.0.1:3306, database: d, user: u, tls: { mode: prefer, ca: /x.pem } }', /ca is used only with mode: verify-full/],
     ['    masking: [ { json: ["$.a"], with: redact } ]', undefined as unknown as string, /json paths apply to HTTP bodies/],
     ['', '{ address: 127.0.0.1:3306, database: d, user: u, sslmode: require }', /sslmode/],
-    ['    review: { approvers: [x] }', undefined as unknown as string, /approvals are not available/],
+    ['    review: { approvers: [x] }', undefined as unknown as string, /connectors\[0\]\.review: missing required key "reviewers"/],
+    ['    review: { reviewers: { groups: [dba] } }', undefined as unknown as string, /connectors\[0\]\.review: has no effect: no rule of this connector has action: review/],
     ['    max_message_bytes: 10', undefined as unknown as string, /max_message_bytes/],
   ];
   for (const [extra, upstream, why] of cases) {
