@@ -7,6 +7,7 @@
  * masked, and each statement recorded before its final packet goes out. Anything out of
  * sequence or out of place closes the session (audited).
  */
+import { createHash } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { denialMessage, type Decision, type Judgement, type Logger, type Masker, type Recorded, type Session, type Unit, type Veto } from '@gatehouse/core';
 import { FramePump, type Side } from '@gatehouse/connector-kit';
@@ -39,6 +40,8 @@ const SCHEMA_KINDS = new Set(['create', 'alter', 'drop', 'grant', 'revoke']);
 const SCHEMA_CHANGED = new Set([1146, 1054, 1050, 1305]);
 const MAX_COLUMNS = 4096;
 
+/** At COM_STMT_PREPARE: a reviewed statement is settled at each execute, with its parameters (see onExecute). */
+const DEFER_REVIEW = { deferReview: true } as const;
 const RESTRICTED_CATALOG_DOWN: Decision = { action: 'deny', rule: RESTRICTED_RULE, reason: 'the upstream catalog cannot be read, so masking cannot be enforced' };
 
 export interface RelayOptions {
@@ -243,16 +246,17 @@ export class Relay {
    * The Session's judgement, restricted SQL for a masked caller (after a catalog reload when
    * one is due; a catalog that cannot be read refuses, fail closed), and LOAD DATA LOCAL.
    */
-  private judge(units: readonly Unit[], parseError: string | null): Judgement | Promise<Judgement> {
+  private judge(units: readonly Unit[], parseError: string | null, deferReview = false): Judgement | Promise<Judgement> {
     if (parseError !== null) return parseErrorJudgement(units);
     const catalog = this.options.catalog;
     const finish = (j: Judgement) => vetoLocalInfile(j);
+    const options = deferReview ? DEFER_REVIEW : undefined;
     if (!this.veto || !catalog || !catalog.needsLoad) {
-      const j = this.session.judge(units, this.veto);
+      const j = this.session.judge(units, this.veto, options);
       return j instanceof Promise ? j.then(finish) : finish(j);
     }
     return catalog.ready().then(
-      async () => finish(await this.session.judge(units, this.veto)),
+      async () => finish(await this.session.judge(units, this.veto, options)),
       () => ({ units, decisions: units.map(() => RESTRICTED_CATALOG_DOWN), deny: RESTRICTED_CATALOG_DOWN, denyIndex: 0 }),
     );
   }
@@ -322,30 +326,64 @@ export class Relay {
     }
     const { units, parseError } = unitsFor(sql, this.database, this.options.onParseError, this.noBackslashEscapes);
     const all = units.length > 0 ? units : [opaqueUnit(sql, 'unknown', this.database)];
-    return this.then(this.judge(all, parseError), (j) => {
+    // Preparing runs nothing: a statement that needs review is reviewed at each execute, with
+    // the values it runs with (an approval covers text and parameters, not the text alone).
+    return this.then(this.judge(all, parseError, true), (j) => {
       if (j.deny) return this.refuse(this.audit.refused(j, startedAt, denialMessage(j.deny)), denialMessage(j.deny));
+      const review = j.decisions.findIndex((d) => d.action === 'review');
+      const at = review >= 0 ? review : 0;
       this.forward(p, 0);
-      this.expect({ kind: 'prepare', cseq: 1, useq: 1, text: sql, unit: all[0], decision: j.decisions[0], phase: 'first', stmt: null, remaining: 0 });
+      this.expect({ kind: 'prepare', cseq: 1, useq: 1, text: sql, unit: all[at], decision: j.decisions[at], phase: 'first', stmt: null, remaining: 0 });
     });
   }
 
-  private onExecute(p: Packet): void {
+  private onExecute(p: Packet): Promise<void> | void {
     const b = p.payload;
     const r = new Reader(b, 1);
     const id = r.u32();
     const stmt = this.stmts.get(id) ?? null;
+    const startedAt = Date.now();
     let params: (string | null)[] = [];
+    let paramsHash: string | null = null;
     if (stmt) {
       const decoded = readParams(b, stmt);
       params = decoded.params;
       if (decoded.types) stmt.types = decoded.types;
+      if (stmt.decision.action === 'review') paramsHash = this.executeHash(b, stmt);
       stmt.longData.clear();
       stmt.cursor = null;
     }
     const unit = stmt?.unit ?? opaqueUnit(`EXECUTE (unknown statement ${id})`, 'execute', this.database);
-    const decision = stmt?.decision ?? { action: 'allow' as const };
-    this.forward(p, 0);
-    this.expect({ kind: 'execute', cseq: 1, useq: 1, stmt, unit, decision, params, startedAt: Date.now(), r: newResult() });
+    const run = (decision: Decision) => {
+      this.forward(p, 0);
+      this.expect({ kind: 'execute', cseq: 1, useq: 1, stmt, unit, decision, params, startedAt, r: newResult() });
+    };
+    if (!stmt || stmt.decision.action !== 'review') return run(stmt?.decision ?? { action: 'allow' });
+    const refusal = (d: Decision) => {
+      const text = denialMessage(d);
+      return this.refuse(this.audit.refused({ units: [unit], decisions: [d], deny: d, denyIndex: 0 }, startedAt, text), text);
+    };
+    if (paramsHash === null) {
+      return refusal({
+        action: 'deny',
+        rule: stmt.decision.rule,
+        reason: `rule "${stmt.decision.rule}" requires review; parameters sent as long data cannot be bound to an approval`,
+      });
+    }
+    return this.session.settleReviews([unit], [stmt.decision], { paramsHash }).then((j) => (j.deny ? refusal(j.deny) : run(j.decisions[0])));
+  }
+
+  /**
+   * What an approval of a prepared statement's execution is bound to: SHA-256 of the
+   * parameter types and values as sent. Values sent before as long data were kept only in
+   * part (for the audit): null, and the execution is refused.
+   */
+  private executeHash(b: Buffer, stmt: Stmt): string | null {
+    if (stmt.longData.size > 0) return null;
+    return createHash('sha256')
+      .update(stmt.types ?? Buffer.alloc(0))
+      .update(b.subarray(1 + 4 + 1 + 4))
+      .digest('hex');
   }
 
   private onFetch(p: Packet): void {
