@@ -46,6 +46,8 @@ run: build
 test: system-deps build lint
 	@scripts/run-tests.sh
 
+# One run, one table: every connector with its baselines, strict group commit, a 1M-row SELECT
+# and SSH; writes docs/benchmarks.md. Knobs (BENCH_SECONDS, BENCH_ONLY, …): test/bench/lib/config.ts.
 bench: build
 	@scripts/ensure-system-deps.sh bench
 	@scripts/run-bench.sh
@@ -56,3 +58,4 @@ clean:
 
 # The demo's development token (static tokens are for development only; see docs/identity.md).
 export GATEHOUSE_DEV_TOKEN ?= gatehouse-dev-token-change-me
+export GATEHOUSE_REVIEWER_TOKEN ?= gatehouse-reviewer-token-change-me

@@ -40,7 +40,7 @@ ${extra}`;
 
 t.test('the example config of the repository is valid for this build', async (t) => {
   const file = fileURLToPath(new URL('../../../../gatehouse.example.yaml', import.meta.url));
-  const r = loadConfig(file, { GATEHOUSE_DEV_TOKEN: 'x'.repeat(20) }, { connectors: connectorModules });
+  const r = loadConfig(file, { GATEHOUSE_DEV_TOKEN: 'x'.repeat(20), GATEHOUSE_REVIEWER_TOKEN: 'y'.repeat(20) }, { connectors: connectorModules });
   if (!r.ok) throw r.error;
   t.same(
     r.value.connectors.map((c) => c.type),
