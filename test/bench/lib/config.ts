@@ -4,13 +4,14 @@
  *   BENCH_SECONDS      seconds of each measured run (default 10; smoke 1)
  *   BENCH_SMOKE=1      tiny sizes and durations: proves every part works, measures nothing
  *   BENCH_ONLY         comma list of parts: postgres,http,mysql,group-commit,large,ssh
- *   BENCH_PG_RATE, BENCH_HTTP_RATE, BENCH_MYSQL_RATE   fixed offered rates (units/s; defaults 2000,
+ *   BENCH_PG_RATE, BENCH_HTTP_RATE, BENCH_MYSQL_RATE   fixed offered rates (units/s; defaults 1000,
  *                      800, 1000: below the saturation of the slowest target, strict \`full\`, on 2 cores)
  *   BENCH_GC_CLIENTS   client counts of the strict group-commit runs (default 8,32,128)
  *   BENCH_LARGE_ROWS   rows of the large-result SELECT (default 1,000,000)
  *   BENCH_SSH_MB, BENCH_SSH_CONNECTS   scp size and sequential `ssh true` count (200, 200)
  *   BENCH_DOC_DIR      where benchmarks.md and the SVG go (default docs/; the smoke test uses a temp dir)
  *   BENCH_PIN_LOADGEN  CPU list for taskset on the load generators (default: not pinned)
+ *   BENCH_NICE         nice value of the driver and all it starts (e.g. -10; default 0)
  */
 import { resolve } from 'node:path';
 
@@ -30,6 +31,7 @@ export interface BenchConfig {
   largeRows: number;
   ssh: { megabytes: number; connects: number };
   docDir: string;
+  nice: number;
 }
 
 const REPO = resolve(new URL('../../../..', import.meta.url).pathname);
@@ -49,7 +51,7 @@ export function benchConfig(env = process.env): BenchConfig {
     seconds: num('BENCH_SECONDS', smoke ? 1 : 10),
     warmSeconds: smoke ? 0 : 3,
     parts: only.length ? (only as Part[]) : [...PARTS],
-    pg: { rate: num('BENCH_PG_RATE', smoke ? 200 : 2000), clients: 8, scale: smoke ? 1 : 10 },
+    pg: { rate: num('BENCH_PG_RATE', smoke ? 200 : 1000), clients: 8, scale: smoke ? 1 : 10 },
     http: { rate: num('BENCH_HTTP_RATE', smoke ? 200 : 800), connections: 16 },
     mysql: { rate: num('BENCH_MYSQL_RATE', smoke ? 200 : 1000), threads: 8 },
     groupCommitClients: (env.BENCH_GC_CLIENTS ?? '8,32,128')
@@ -59,5 +61,6 @@ export function benchConfig(env = process.env): BenchConfig {
     largeRows: num('BENCH_LARGE_ROWS', smoke ? 20_000 : 1_000_000),
     ssh: { megabytes: num('BENCH_SSH_MB', smoke ? 4 : 200), connects: num('BENCH_SSH_CONNECTS', smoke ? 5 : 200) },
     docDir: resolve(env.BENCH_DOC_DIR ?? resolve(REPO, 'docs')),
+    nice: Math.max(-20, Math.min(19, Math.trunc(Number(env.BENCH_NICE ?? 0)) || 0)),
   };
 }

@@ -85,12 +85,14 @@ ${checks}
 - **Baselines**: a bare Node relay (\`net\` + \`pipe\`, nothing else) is the floor for a Node proxy; node:http +
   undici is the naive HTTP proxy of issue #9; pgbouncer (session mode) and nginx (1 worker, upstream keep-alive)
   are the C peers. MySQL has no C peer here.
+- \`BENCH_NICE\` (when set) renices the driver and everything it starts — load generators, proxies, nginx,
+  sshd — but not the shared PostgreSQL and MariaDB servers.
 - Load generators are not pinned unless \`BENCH_PIN_LOADGEN\` names CPUs (taskset); on 2 cores pinning starves the
   database or the proxy instead.
 - Timings are never asserted: \`make test\` runs this driver only as a smoke (\`BENCH_SMOKE=1\`, test/e2e/bench/smoke.test.ts).
 
 Knobs: \`BENCH_SECONDS\`, \`BENCH_ONLY=postgres,http,mysql,group-commit,large,ssh\`, \`BENCH_PG_RATE\`, \`BENCH_HTTP_RATE\`,
 \`BENCH_MYSQL_RATE\`, \`BENCH_GC_CLIENTS\`, \`BENCH_LARGE_ROWS\`, \`BENCH_SSH_MB\`, \`BENCH_SSH_CONNECTS\`, \`BENCH_DOC_DIR\`,
-\`BENCH_PIN_LOADGEN\`, \`BENCH_SMOKE\`. The JSON summary is the first line the driver prints.
+\`BENCH_PIN_LOADGEN\`, \`BENCH_NICE\`, \`BENCH_SMOKE\`. The JSON summary is the first line the driver prints.
 ${s.notes.length ? `\n## Notes\n\n${s.notes.map((n) => `- ${n}`).join('\n')}\n` : ''}`;
 }

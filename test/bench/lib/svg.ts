@@ -37,12 +37,12 @@ export function latencyChart(rows: ChartRow[], title: string): string {
     out.push(`<rect x="${lx}" y="30" width="12" height="10" fill="${COLORS[k]}"/><text x="${lx + 16}" y="39">${name} added (ms)</text>`);
     lx += 110;
   }
-  // Grid lines at round values on the square-root scale.
-  for (const f of [0.01, 0.1, 0.25, 0.5, 1]) {
-    const v = max * f;
-    const x = labelW + scale(v);
+  // Grid lines at round values (at most six) on the square-root scale.
+  const ticks = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500].filter((v) => v <= max);
+  for (const v of ticks.filter((_, i) => i >= ticks.length - 6)) {
+    const x = (labelW + scale(v)).toFixed(1);
     out.push(`<line x1="${x}" y1="${top - 6}" x2="${x}" y2="${height - 30}" stroke="#ddd"/>`);
-    out.push(`<text x="${x}" y="${height - 16}" text-anchor="middle" fill="#666">${v < 1 ? v.toFixed(2) : v.toFixed(1)}</text>`);
+    out.push(`<text x="${x}" y="${height - 16}" text-anchor="middle" fill="#666">${v}</text>`);
   }
   out.push(`<text x="${labelW + plotW / 2}" y="${height - 3}" text-anchor="middle" fill="#666">ms added over direct (square-root scale)</text>`);
   rows.forEach((r, i) => {

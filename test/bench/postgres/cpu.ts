@@ -18,6 +18,7 @@ import { pgbench, type PgEndpoint } from '../lib/pgbench.js';
 import { startPgbouncer } from '../lib/pgbouncer.js';
 import { cpuDelta, cpuOfTree } from '../lib/proc.js';
 import { startRelay } from '../lib/relay.js';
+import { round } from '../lib/stats.js';
 import { pgConnectorYaml, pgInit } from './suite.js';
 
 const RATE = Number(process.env.CPU_RATE ?? 2500);
@@ -67,7 +68,7 @@ async function main() {
           cpuUsPerStatement: per(used.user + used.system),
           userUs: per(used.user),
           systemUs: per(used.system),
-          latencyP50Ms: r.latency.p50,
+          latencyP50Ms: round(r.latency.p50),
         });
       } finally {
         await t.stop();
