@@ -123,6 +123,10 @@ export function connectUpstream(t: UpstreamTarget): Promise<UpstreamResult> {
     client.once('close', () => done({ ok: false, error: hostKeyFailure ?? { code: 'upstream.unreachable', message: `the target ${name} closed the connection` } }));
     try {
       client.connect(config);
+      // ssh2 opens its socket with Nagle's algorithm on: the small requests a caller pipelines
+      // (SFTP READs, window adjusts) would then wait for the target's delayed ACK, ~40 ms per
+      // round trip. The caller's side is created with noDelay (connector.ts).
+      client.setNoDelay(true);
     } catch (e) {
       done({ ok: false, error: { code: 'upstream.error', message: `SSH to the target ${name} failed: ${(e as Error).message}` } });
     }
