@@ -58,7 +58,10 @@ t.test('every connector: every target, units served, CPU for each proxy, ratios'
         t.equal(r.cpuUsPerUnit, null, `${protocol} direct: no proxy CPU`);
         t.equal(r.vsDirect, 1, `${protocol} direct: 1 × itself`);
       } else {
-        t.ok((r.cpuUsPerUnit ?? 0) > 0, `${protocol} ${r.target}: CPU per unit measured`);
+        // /proc counts CPU in 10 ms ticks: in a smoke-length run a C proxy (pgbouncer, nginx)
+        // can stay under one tick. Measured means a number; Gatehouse always uses some.
+        t.ok(typeof r.cpuUsPerUnit === 'number' && r.cpuUsPerUnit >= 0, `${protocol} ${r.target}: CPU per unit measured`);
+        if (r.target.startsWith('gatehouse')) t.ok((r.cpuUsPerUnit ?? 0) > 0, `${protocol} ${r.target}: the gateway's CPU is seen`);
         t.ok((r.vsDirect ?? 0) > 0 && (r.vsRelay ?? 0) > 0, `${protocol} ${r.target}: throughput ratios`);
         t.ok(r.latencyAdded && Number.isFinite(r.latencyAdded.p99), `${protocol} ${r.target}: latency added over direct`);
       }

@@ -89,8 +89,9 @@ t.test('session replay in the console', async (t) => {
     await page.getByRole('heading', { name: 'Replay' }).waitFor();
     const term = page.locator('[data-terminal="1"] .ap-term');
     await term.waitFor();
-    // The test project has no DOM types: the page-side check is a string.
-    await page.waitForFunction(`document.querySelector('[data-terminal="1"] .ap-term')?.textContent?.includes('REPLAY-MARKER-7731')`, null, { timeout: 15_000 });
+    // A locator wait, not waitForFunction: polling a page-side expression needs eval, which
+    // the console's CSP forbids (the first poll can pass, a later one is refused).
+    await term.filter({ hasText: 'REPLAY-MARKER-7731' }).waitFor({ timeout: 15_000 });
     t.match(await term.textContent(), /deploy@web-1:~\$ uptime/, 'the recorded output is on screen');
     t.match(await page.locator('table.events').textContent(), /unituptimeallow/, 'the audit events of the session');
     await browser.screenshot(page, 'replay-ssh');
