@@ -4,7 +4,7 @@
  * One poll is one short read transaction (one snapshot): new checkpoints, then at most
  * `limit` events after the verified prefix.
  */
-import { openReadOnly, readMeta, type Db, type NoteKey } from '@gatehouse/audit';
+import { openReadOnly, readDurableSeq, readMeta, type Db, type NoteKey } from '@gatehouse/audit';
 import { ChainVerifier, isFault, type ChainState, type Fault } from './chain.js';
 import type { CheckpointRecord, EventRecord } from './records.js';
 import { cosign, type Witness } from './witness.js';
@@ -113,7 +113,10 @@ export class LogReader {
     const events: EventRecord[] = [];
     const cps = this.checkpointsUpToHere(db, checkpoints);
     if (cps) return cps;
-    const evRows = db.prepare('SELECT seq, body, prev, hash, leaf FROM events WHERE seq > ? ORDER BY seq LIMIT ?').all(this.chain.size, limit) as Row[];
+    // Only what the writer has on disk (audit.durable): an event a power cut could still take
+    // back must not reach a sink, or the local log would later look rolled back.
+    const durable = readDurableSeq(this.dataDir) ?? Number.MAX_SAFE_INTEGER;
+    const evRows = db.prepare('SELECT seq, body, prev, hash, leaf FROM events WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?').all(this.chain.size, durable, limit) as Row[];
     for (const r of evRows) {
       const h = this.chain.feed(r.seq, r.body, r);
       if (isFault(h)) return h;

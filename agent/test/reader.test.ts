@@ -1,8 +1,9 @@
 /** LogReader edge cases on a real log: a checkpoint row committed after the reader passed its size, and a forged one. */
 import t from 'tap';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { parseVerifierKey, readVerifierKey } from '@gatehouse/audit';
+import { DURABLE_FILE, parseVerifierKey, readDurableSeq, readVerifierKey } from '@gatehouse/audit';
 import { INITIAL, isFault } from '../src/chain.js';
 import { LogReader, type ReadBatch } from '../src/reader.js';
 import { append, openLog, tempDir } from './helpers.js';
@@ -74,4 +75,22 @@ t.test('what was shipped must still be there: a cursor hash that differs is a ro
   const r3 = new LogReader(dir, key.value, text, INITIAL, { hashes: new Map([[500, { hash: 'ab'.repeat(32), sink: 'file' }]]), roots: new Map() }, null);
   t.match(r3.poll(1000), { code: 'agent.rollback', seq: 101 }, 'shorter than what was shipped');
   r3.close();
+});
+
+t.test('nothing past the durable watermark is read: events a power cut could take back never reach a sink', async (t) => {
+  const dir = tempDir(t);
+  await twoSessions(t, dir);
+  t.equal(readDurableSeq(dir), 100, 'the writer marked all 100 durable when it closed');
+  // As if the last 30 were committed but their fsync had not completed yet.
+  writeFileSync(join(dir, DURABLE_FILE), `${String(70).padStart(20, '0')}\n`);
+  const r = reader(dir);
+  const b = r.poll(1000) as ReadBatch;
+  t.equal(b.end.size, 70, 'read up to the watermark');
+  t.equal(b.events.at(-1)?.seq, 70);
+  t.equal(r.poll(1000), null, 'and no further while it stays there');
+  writeFileSync(join(dir, DURABLE_FILE), `${String(100).padStart(20, '0')}\n`);
+  const rest = r.poll(1000) as ReadBatch;
+  t.equal(rest.events[0]?.seq, 71, 'continues once the writer marks more durable');
+  t.equal(rest.end.size, 100);
+  r.close();
 });

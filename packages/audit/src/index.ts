@@ -8,7 +8,7 @@ export { verifyLog, type VerifyReport, type VerifyOptions } from './verify.js';
 export { proveInclusion, verifyProofBundle, PROOF_FORMAT, type ProofBundle } from './proof.js';
 export { canonicalJson } from './canonical.js';
 export { parseVerifierKey, openCheckpoint, type Checkpoint, type NoteKey } from './note.js';
-export { DB_FILE, KEY_FILE, PUB_FILE } from './store.js';
+export { DB_FILE, DURABLE_FILE, KEY_FILE, PUB_FILE, readDurableSeq } from './store.js';
 // Building blocks for readers outside this package (the shipping agent, central verification).
 export { openReadOnly, readMeta, type Db } from './store.js';
 export { hashEvent, sha256, EMPTY_ROOT, ZERO_HASH } from './hashing.js';

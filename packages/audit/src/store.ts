@@ -2,7 +2,7 @@
  * On-disk layout of the audit log under data_dir, shared by the writer worker and the
  * offline readers. One SQLite file in WAL mode: the writer appends, readers never block it.
  */
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 
@@ -12,6 +12,45 @@ export const PUB_FILE = 'audit-key.pub';
 export const SCHEMA_VERSION = '1';
 
 export const dbPath = (dataDir: string) => join(dataDir, DB_FILE);
+export const DURABLE_FILE = 'audit.durable';
+
+/**
+ * The durable watermark: the writer commits without waiting for the disk (decision 0105), so a
+ * reader of audit.db can see events whose fsync has not completed yet — events a power cut
+ * could still take back. After each completed sync the writer records here the highest seq it
+ * covered (fixed-width text, rewritten in place, never fsynced itself: it only ever names
+ * events that were already on disk, and a lost update only makes it older). A reader that
+ * ships the log onward (the agent) reads no further than this.
+ */
+export class DurableMark {
+  private readonly fd: number;
+  private last = -1;
+  constructor(dataDir: string) {
+    const path = join(dataDir, DURABLE_FILE);
+    // An existing mark stays until the first sync of this run replaces it (it named durable events).
+    const fresh = !existsSync(path);
+    this.fd = openSync(path, fresh ? 'w' : 'r+', 0o600);
+    if (fresh) writeSync(this.fd, `${'0'.padStart(20, '0')}\n`, 0);
+  }
+  set(seq: number): void {
+    if (seq <= this.last) return;
+    this.last = seq;
+    writeSync(this.fd, `${String(seq).padStart(20, '0')}\n`, 0);
+  }
+  close(): void {
+    closeSync(this.fd);
+  }
+}
+
+/** The durable watermark of a log, or null when its writer keeps none (a log written before it existed). */
+export function readDurableSeq(dataDir: string): number | null {
+  try {
+    const n = Number.parseInt(readFileSync(join(dataDir, DURABLE_FILE), 'utf8'), 10);
+    return Number.isSafeInteger(n) && n >= 0 ? n : null;
+  } catch {
+    return null;
+  }
+}
 export const keyPath = (dataDir: string) => join(dataDir, KEY_FILE);
 export const pubPath = (dataDir: string) => join(dataDir, PUB_FILE);
 

@@ -33,6 +33,9 @@ export class WalSync<T> {
   private dirty = false;
   /** Released by the next sync to start. */
   private waiting: T[] = [];
+  /** Highest seq committed so far, and the highest a completed sync covers. */
+  private committedSeq = 0;
+  private durableSeq = 0;
   private idleWaiters: Array<() => void> = [];
   private stats: SyncStats = { commits: 0, events: 0, syncs: 0, syncSeconds: 0, latencies: [] };
 
@@ -42,10 +45,13 @@ export class WalSync<T> {
     private readonly release: (items: T[]) => void,
     /** A sync failed: the disk can no longer be trusted (the writer fails closed). */
     private readonly failed: (e: Error) => void,
+    /** Events up to this seq are on disk (called after each sync that covered new ones). */
+    private readonly durable: (seq: number) => void = () => {},
   ) {}
 
-  /** A transaction of `events` events was committed; `items` wait for it to be durable. */
-  committed(events: number, items: readonly T[]): void {
+  /** A transaction of `events` events, the last with seq `lastSeq`, was committed; `items` wait for it to be durable. */
+  committed(events: number, items: readonly T[], lastSeq: number): void {
+    this.committedSeq = Math.max(this.committedSeq, lastSeq);
     this.stats.commits++;
     this.stats.events += events;
     for (const i of items) this.waiting.push(i);
@@ -58,9 +64,17 @@ export class WalSync<T> {
     if (this.running) throw new Error('WalSync.syncNow() while a sync is running: await idle() first');
     if (!this.dirty) return;
     const fd = this.open();
+    const upTo = this.committedSeq;
     const items = this.take();
     if (fd >= 0) fdatasyncSync(fd);
+    this.advance(upTo);
     this.release(items);
+  }
+
+  private advance(upTo: number): void {
+    if (upTo <= this.durableSeq) return;
+    this.durableSeq = upTo;
+    this.durable(upTo);
   }
 
   /** Resolves once no sync is running (pending items may remain; see syncNow). */
@@ -94,9 +108,11 @@ export class WalSync<T> {
 
   private start(): void {
     const fd = this.open();
+    const upTo = this.committedSeq;
     const items = this.take();
     if (fd < 0) {
       // Nothing was ever written to a WAL (cannot happen after a commit): nothing to sync.
+      this.advance(upTo);
       this.release(items);
       return;
     }
@@ -113,6 +129,8 @@ export class WalSync<T> {
       this.stats.syncs++;
       this.stats.syncSeconds += s;
       if (this.stats.latencies.length < MAX_SAMPLES) this.stats.latencies.push(s);
+      // The mark first: whoever an ack wakes may look at it.
+      this.advance(upTo);
       this.release(items);
       if (this.dirty) this.start();
       else this.wakeIdle();

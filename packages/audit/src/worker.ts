@@ -15,7 +15,7 @@ import { loadOrCreateSigningKey, type SigningKey } from './keys.js';
 import { Frontier } from './merkle.js';
 import { checkpointBody, signNote } from './note.js';
 import type { FromWorker, ToWorker, WriterConfig } from './protocol.js';
-import { dbPath, readMeta, SCHEMA, SCHEMA_VERSION, subjectOf, timeMs, type Db } from './store.js';
+import { dbPath, DurableMark, readMeta, SCHEMA, SCHEMA_VERSION, subjectOf, timeMs, type Db } from './store.js';
 import { WalSync } from './wal-sync.js';
 
 /** One event's canonical form may not exceed this (connectors cap what they put in). */
@@ -50,6 +50,8 @@ class Writer {
   private failed = false;
   /** Makes commits durable off this thread; releases acks and checkpoints once they are. */
   private readonly wal: WalSync<FromWorker>;
+  /** How far the log is on disk, for readers that ship it onward (store.ts, DurableMark). */
+  private readonly durable: DurableMark;
 
   constructor(
     private readonly cfg: WriterConfig,
@@ -71,7 +73,9 @@ class Writer {
         this.guard(() => {
           throw e;
         }),
+      (seq) => this.durable.set(seq),
     );
+    this.durable = new DurableMark(cfg.dataDir);
     this.db.exec(SCHEMA);
     this.checkIdentity();
     this.ins = this.db.prepare('INSERT INTO events (seq, time, kind, connector, session, subject, body, prev, hash, leaf) VALUES (?,?,?,?,?,?,?,?,?,?)');
@@ -161,7 +165,7 @@ class Writer {
     this.putMeta.run('frontier', this.frontier.serialize());
     this.commitStmt.run();
     // strict: the acks (and so the callers' replies) wait for the sync that covers this commit.
-    this.wal.committed(events, acks);
+    this.wal.committed(events, acks, this.seq);
   }
 
   private acceptBatched(b: Batch): void {
@@ -185,7 +189,7 @@ class Writer {
     this.commitStmt.run();
     this.inTx = false;
     // batched: acks went out on acceptance; the window's promise is that this sync follows.
-    this.wal.committed(this.uncommitted, []);
+    this.wal.committed(this.uncommitted, [], this.seq);
     this.uncommitted = 0;
   }
 
@@ -228,7 +232,7 @@ class Writer {
     const note = signNote(checkpointBody(this.cfg.origin, this.seq, root, time), this.key.name, this.key.privateKey, this.key.publicKey);
     this.insCheckpoint.run(this.seq, root, time, note);
     // Published only once durable: nobody should hold a checkpoint the disk may not have.
-    this.wal.committed(0, [{ t: 'checkpoint', note }]);
+    this.wal.committed(0, [{ t: 'checkpoint', note }], this.seq);
     return note;
   }
 
@@ -244,6 +248,7 @@ class Writer {
         this.wal.syncNow();
         this.postStats();
         this.wal.close();
+        this.durable.close();
         this.db.close();
       });
     }
@@ -273,6 +278,7 @@ class Writer {
       }
       try {
         this.wal.close();
+        this.durable.close();
         this.db.close();
       } catch {
         // idem

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { readEvents, verifyLog, readLatestCheckpoint } from '../src/index.js';
+import { readDurableSeq, readEvents, verifyLog, readLatestCheckpoint } from '../src/index.js';
 import { appendMany, closedLog, event, open, tempDir, waitFor } from './helpers.js';
 
 t.test('strict: an event is committed when append() resolves', async (t) => {
@@ -14,6 +14,7 @@ t.test('strict: an event is committed when append() resolves', async (t) => {
     // A separate read-only connection sees only committed data.
     const got = readEvents(dir, { sinceSeq: seq - 1, limit: 1 });
     t.equal(got[0]?.seq, seq, `event ${seq} visible to another connection at resolve time`);
+    t.ok((readDurableSeq(dir) ?? 0) >= seq, `event ${seq} is within the durable watermark at resolve time`);
   }
 });
 

@@ -90,24 +90,27 @@ t.test('WalSync releases items only after a sync that started after their commit
   execFileSync('sh', ['-c', `printf frames > ${wal}`]);
   const released: number[][] = [];
   const failures: Error[] = [];
+  const durable: number[] = [];
   const s = new WalSync<number>(
     wal,
     (items) => released.push(items),
     (e) => failures.push(e),
+    (seq) => durable.push(seq),
   );
-  s.committed(1, [1]);
+  s.committed(1, [1], 1);
   // The first sync is running: these wait for the next one, never for the running one.
-  s.committed(2, [2, 3]);
+  s.committed(2, [2, 3], 3);
   t.same(released, [], 'nothing released before a sync completed');
   await s.idle();
   t.same(released, [[1], [2, 3]], 'two syncs, in commit order');
+  t.same(durable, [1, 3], 'each sync marks the highest seq it covered durable');
   const stats = s.takeStats();
   t.equal(stats.commits, 2);
   t.equal(stats.events, 3);
   t.equal(stats.syncs, 2);
   t.equal(stats.latencies.length, 2);
   t.same(s.takeStats().commits, 0, 'stats reset once taken');
-  s.committed(0, [4]);
+  s.committed(0, [4], 3);
   await s.idle();
   s.syncNow();
   t.same(released.at(-1), [4]);
@@ -125,7 +128,7 @@ t.test('a sync that fails is reported, and nothing it covered is released', asyn
     (items) => released.push(items),
     (e) => failures.push(e),
   );
-  s.committed(1, [1]);
+  s.committed(1, [1], 1);
   await s.idle();
   t.equal(failures.length, 1, 'failure reported');
   t.match(failures[0], { code: 'EINVAL' });
