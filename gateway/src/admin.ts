@@ -24,6 +24,7 @@ import type { AuditLog, EventFilter } from '@gatehouse/audit';
 import { roleOf } from '@gatehouse/identity';
 import type { GatewayMetrics } from './metrics.js';
 import { startAuditReader } from './audit-reader.js';
+import type { SharedSessionDirectory } from './session-directory.js';
 import { approvalsApi, isApprovalsPath } from './approvals-api.js';
 import type { ApprovalService } from '@gatehouse/approvals';
 import { ConsoleError, createConsole } from './console/index.js';
@@ -37,6 +38,8 @@ export interface AdminDeps {
   connectors: Connector[];
   /** Review requests and grants (approvals-api.ts); null when the gateway has none. */
   approvals?: ApprovalService | null;
+  /** Every gateway's sessions (`approvals.store: postgres`); null when there is no shared store. */
+  directory?: SharedSessionDirectory | null;
 }
 
 type Role = ReturnType<typeof roleOf>[number];
@@ -112,6 +115,21 @@ export async function startAdminServer(deps: AdminDeps): Promise<AdminServer> {
 
   const approvals = approvalsApi({ service: deps.approvals ?? null, requireRole, logger });
 
+  /** `GET /api/v1/sessions?scope=deployment`: every gateway's sessions, from the shared directory. */
+  async function deploymentSessions(q: URLSearchParams) {
+    if (!deps.directory) throw new HttpError(400, 'scope=deployment needs the shared store (approvals.store: postgres)');
+    const f = eventFilter(q);
+    if (f.limit !== undefined && f.limit > 1000) throw new HttpError(400, 'limit must be 1..1000 with scope=deployment');
+    const gateway = q.get('gateway') ?? undefined;
+    return deps.directory.list({
+      ...(f.since !== undefined ? { since: Date.parse(f.since) } : {}),
+      ...(f.connector !== undefined ? { connector: f.connector } : {}),
+      ...(f.subject !== undefined ? { subject: f.subject } : {}),
+      ...(gateway !== undefined ? { gateway } : {}),
+      ...(f.limit !== undefined ? { limit: f.limit } : {}),
+    });
+  }
+
   async function route(req: IncomingMessage, url: URL): Promise<unknown> {
     if (req.method !== 'GET') throw new HttpError(405, 'method not allowed');
     const p = url.pathname;
@@ -125,6 +143,7 @@ export async function startAdminServer(deps: AdminDeps): Promise<AdminServer> {
     }
     if (p === '/api/v1/sessions') {
       await requireRole(req, ['auditor']);
+      if (url.searchParams.get('scope') === 'deployment') return { sessions: await deploymentSessions(url.searchParams) };
       const filter = eventFilter(url.searchParams);
       return { sessions: await reader.events({ ...filter, kind: 'session.start' }) };
     }

@@ -14,6 +14,7 @@ import { createRecorder } from '@gatehouse/recording';
 import { openApprovals, reviewPolicy, type ApprovalService, type OpenApprovalsOptions } from '@gatehouse/approvals';
 import { createLogger } from './logger.js';
 import { createMetrics } from './metrics.js';
+import { openSessionDirectory, type SharedSessionDirectory } from './session-directory.js';
 import { startAdminServer } from './admin.js';
 import { connectorModules } from './connectors.js';
 import { loadOrCreateSecret } from './secrets.js';
@@ -91,12 +92,14 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
   const addresses = new Map<string, string>();
   let admin: Awaited<ReturnType<typeof startAdminServer>> | null = null;
   let approvals: Awaited<ReturnType<typeof openApprovals>> = null;
+  let directory: SharedSessionDirectory | null = null;
 
   const teardown = async (drainMs: number) => {
     await admin?.close();
     await Promise.all(connectors.map((c) => c.stop(drainMs).catch((e) => logger.error({ err: String(e), connector: c.name }, 'stop failed'))));
     // After the connectors: a unit still held was cancelled (and audited) as its session ended.
     await approvals?.close().catch((e: Error) => logger.error({ err: e.message }, 'approvals close failed'));
+    await directory?.close();
     authenticator.close();
     await audit.close();
   };
@@ -104,6 +107,8 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
   try {
     // Before any listener: a shared store that cannot be reached stops the start.
     approvals = await openApprovals(config, { audit, logger, ...opts.approvals });
+    // The deployment's shared PostgreSQL also lists every gateway's sessions.
+    if (config.approvals?.store === 'postgres') directory = await openSessionDirectory(config.approvals.postgres_url!, config.gateway_id, logger);
     for (const c of ready) {
       const services: SessionServices = {
         connector: { name: c.config.name, type: c.config.type },
@@ -117,6 +122,7 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
         logger: logger.child({ connector: c.config.name }),
         approvals,
         review: c.config.review ? reviewPolicy(c.config.review) : null,
+        directory,
       };
       const connector = c.module.create({
         config: c.config,
@@ -127,7 +133,7 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
       connectors.push(connector);
       addresses.set(c.config.name, await connector.start());
     }
-    admin = await startAdminServer({ config, audit, authenticator, metrics, logger: logger.child({ component: 'admin' }), connectors, approvals });
+    admin = await startAdminServer({ config, audit, authenticator, metrics, logger: logger.child({ component: 'admin' }), connectors, approvals, directory });
   } catch (e) {
     await teardown(0);
     throw e instanceof StartupError ? e : new StartupError((e as Error).message);

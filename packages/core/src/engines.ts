@@ -126,6 +126,30 @@ export interface Recorder {
   open(sessionId: string, header: Record<string, unknown>): SessionRecording;
 }
 
+/** One authenticated session, as the shared session directory lists it. */
+export interface SessionEntry {
+  id: string;
+  connector: string;
+  protocol: string;
+  subject: string;
+  issuer: string;
+  /** `address:port` of the caller. */
+  peer: string;
+  /** ms since the epoch. */
+  startedAt: number;
+}
+
+/**
+ * An index of sessions shared by the gateways of one deployment (their PostgreSQL), so that
+ * any gateway's admin API lists every gateway's sessions. Written once when a session starts
+ * and once when it ends, never per unit, and never waited for: the audit log is the record
+ * of truth, this is a directory of it.
+ */
+export interface SessionDirectory {
+  opened(entry: SessionEntry): void;
+  closed(id: string, reason: string, units: number): void;
+}
+
 /** Counters the gateway exports on /metrics; connectors reach them through the Session. */
 export interface SessionMetrics {
   sessionOpened(connector: string): void;

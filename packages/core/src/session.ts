@@ -15,6 +15,7 @@ import type {
   Recorder,
   ReviewOptions,
   ReviewPolicy,
+  SessionDirectory,
   SessionMetrics,
   SessionRecording,
 } from './engines.js';
@@ -36,6 +37,8 @@ export interface SessionServices {
   approvals?: Approvals | null;
   /** The connector's `review:` block; absent or null: reviewed units are refused naming the rule. */
   review?: ReviewPolicy | null;
+  /** The deployment's shared session directory; absent or null when there is none. */
+  directory?: SessionDirectory | null;
 }
 
 export interface PeerInfo {
@@ -221,6 +224,15 @@ export class Session {
       return written;
     }
     metrics?.sessionOpened(connector.name);
+    this.services.directory?.opened({
+      id: this.id,
+      connector: connector.name,
+      protocol: connector.type,
+      subject: identity.subject,
+      issuer: identity.issuer,
+      peer: `${this.peer.address}:${this.peer.port}`,
+      startedAt: this.startedAt,
+    });
     this.recording =
       recorder?.open(this.id, {
         connector: connector.name,
@@ -375,6 +387,7 @@ export class Session {
     if (!this.identity) return; // never started: auth.failure (if any) was recorded already
     this.services.metrics?.sessionClosed(this.services.connector.name);
     await this.append({ kind: 'session.end', meta: { reason, units: this.units, durationMs: Date.now() - this.startedAt } });
+    this.services.directory?.closed(this.id, reason, this.units);
     await this.recording?.close();
     this.log.info({ reason, units: this.units }, 'session ended');
   }
