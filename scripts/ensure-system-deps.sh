@@ -26,16 +26,16 @@ have tmux     || need+=(tmux)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
 # strace: packages/audit/test/wal-sync.test.ts checks on the real system calls that a strict
-# append resolves only after the WAL was synced.
+# append resolves only after the WAL was synced; the benchmarks count fsyncs with it too.
 have strace   || need+=(strace)
+# nats-server: the agent's tests start JetStream servers of their own (agent/test).
+[ -x /usr/sbin/nats-server ] || need+=(nats-server)
 # asciinema: test/e2e/ssh/shell.test.ts plays a recording with Debian's `asciinema cat`.
 have asciinema || need+=(asciinema)
 # The benchmarks' baselines and load generators (make test runs the benchmark driver as a
-# smoke, test/e2e/bench/smoke.test.ts, so the test profile needs them too); strace counts the
-# audit writer's fsyncs for the strict group-commit figures.
+# smoke, test/e2e/bench/smoke.test.ts, so the test profile needs them too).
 have pgbouncer || need+=(pgbouncer)
 have wrk       || need+=(wrk)
-have strace    || need+=(strace)
 if [ ${#need[@]} -gt 0 ]; then
   echo "system-deps: installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
