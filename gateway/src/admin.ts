@@ -8,18 +8,7 @@
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerOptions, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import {
-  listenOn,
-  PROBLEM_MEDIA_TYPE,
-  problemBody,
-  type Authenticator,
-  type Connector,
-  type GatehouseConfig,
-  type Identity,
-  type Logger,
-  type Problem,
-  type TlsConfig,
-} from '@gatehouse/core';
+import { listenOn, PROBLEM_MEDIA_TYPE, problemBody, type Authenticator, type Connector, type GatehouseConfig, type Identity, type Logger, type TlsConfig } from '@gatehouse/core';
 import type { AuditLog, EventFilter } from '@gatehouse/audit';
 import { roleOf } from '@gatehouse/identity';
 import type { GatewayMetrics } from './metrics.js';
@@ -27,7 +16,8 @@ import { startAuditReader } from './audit-reader.js';
 import type { SharedSessionDirectory } from './session-directory.js';
 import { approvalsApi, isApprovalsPath } from './approvals-api.js';
 import type { ApprovalService } from '@gatehouse/approvals';
-import { ConsoleError, createConsole } from './console/index.js';
+import { createConsole } from './console/index.js';
+import { AdminError, problemOf } from './problems.js';
 
 export interface AdminDeps {
   config: GatehouseConfig;
@@ -43,30 +33,6 @@ export interface AdminDeps {
 }
 
 type Role = ReturnType<typeof roleOf>[number];
-
-/** The admin API's errors as problem details (the scheme of docs/operations.md): status → code, title. */
-const PROBLEMS = {
-  400: ['bad-request', 'Bad Request'],
-  401: ['unauthorized', 'Unauthorized'],
-  403: ['forbidden', 'Forbidden'],
-  404: ['not-found', 'Not Found'],
-  405: ['method-not-allowed', 'Method Not Allowed'],
-  500: ['internal', 'Internal Server Error'],
-} as const;
-
-class HttpError extends Error {
-  constructor(
-    readonly status: keyof typeof PROBLEMS,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-function problemOf(status: keyof typeof PROBLEMS, detail: string): Problem {
-  const [code, title] = PROBLEMS[status];
-  return { code, status, title, detail };
-}
 
 const SESSION_PATH = /^\/api\/v1\/sessions\/([0-9a-f-]{36})$/;
 
@@ -99,17 +65,17 @@ export async function startAdminServer(deps: AdminDeps): Promise<AdminServer> {
     const cookie = header === undefined ? webConsole?.authenticate(req) : null;
     let identity: Identity;
     if (cookie) {
-      if (!cookie.ok) throw new HttpError(cookie.status, cookie.message);
+      if (!cookie.ok) throw new AdminError(cookie.status, cookie.message);
       identity = cookie.identity;
     } else {
       const m = /^Bearer\s+(\S+)$/i.exec(header ?? '');
-      if (!m) throw new HttpError(401, 'bearer token required');
+      if (!m) throw new AdminError(401, 'bearer token required');
       const r = await deps.authenticator.authenticate(m[1]);
-      if (!r.ok) throw new HttpError(401, r.error.message);
+      if (!r.ok) throw new AdminError(401, r.error.message);
       identity = r.value;
     }
     const have = roleOf(identity, config.identity.roles);
-    if (!have.some((x) => x === 'admin' || roles.includes(x))) throw new HttpError(403, `requires role ${roles.join(' or ')}`);
+    if (!have.some((x) => x === 'admin' || roles.includes(x))) throw new AdminError(403, `requires role ${roles.join(' or ')}`);
     return identity;
   }
 
@@ -117,9 +83,9 @@ export async function startAdminServer(deps: AdminDeps): Promise<AdminServer> {
 
   /** `GET /api/v1/sessions?scope=deployment`: every gateway's sessions, from the shared directory. */
   async function deploymentSessions(q: URLSearchParams) {
-    if (!deps.directory) throw new HttpError(400, 'scope=deployment needs the shared store (approvals.store: postgres)');
+    if (!deps.directory) throw new AdminError(400, 'scope=deployment needs the shared store (approvals.store: postgres)');
     const f = eventFilter(q);
-    if (f.limit !== undefined && f.limit > 1000) throw new HttpError(400, 'limit must be 1..1000 with scope=deployment');
+    if (f.limit !== undefined && f.limit > 1000) throw new AdminError(400, 'limit must be 1..1000 with scope=deployment');
     const gateway = q.get('gateway') ?? undefined;
     return deps.directory.list({
       ...(f.since !== undefined ? { since: Date.parse(f.since) } : {}),
@@ -131,7 +97,7 @@ export async function startAdminServer(deps: AdminDeps): Promise<AdminServer> {
   }
 
   async function route(req: IncomingMessage, url: URL): Promise<unknown> {
-    if (req.method !== 'GET') throw new HttpError(405, 'method not allowed');
+    if (req.method !== 'GET') throw new AdminError(405, 'method not allowed');
     const p = url.pathname;
     if (p === '/api/v1/events') {
       await requireRole(req, ['auditor']);
@@ -151,10 +117,10 @@ export async function startAdminServer(deps: AdminDeps): Promise<AdminServer> {
     if (s) {
       await requireRole(req, ['auditor']);
       const [events, recording] = await Promise.all([reader.events({ session: s[1], limit: 10_000 }), reader.recording(s[1])]);
-      if (events.length === 0) throw new HttpError(404, 'no such session');
+      if (events.length === 0) throw new AdminError(404, 'no such session');
       return { session: s[1], events, recording };
     }
-    throw new HttpError(404, 'not found');
+    throw new AdminError(404, 'not found');
   }
 
   const handler: RequestListener = (req, res) => {
@@ -162,7 +128,7 @@ export async function startAdminServer(deps: AdminDeps): Promise<AdminServer> {
     if (url.pathname === '/healthz') return health(res);
     if (url.pathname === '/metrics') return void sendMetrics(res);
     const fail = (e: unknown) => {
-      const known = e instanceof HttpError || e instanceof ConsoleError;
+      const known = e instanceof AdminError;
       if (!known) logger.error({ err: (e as Error).message, path: url.pathname }, 'admin API error');
       const p = known ? problemOf(e.status, e.message) : problemOf(500, 'the request failed; see the gateway log');
       if (res.headersSent) return void res.destroy();
@@ -253,16 +219,16 @@ function eventFilter(q: URLSearchParams): EventFilter {
   f.kind = str('kind');
   const after = q.get('after');
   if (after !== null) {
-    if (!/^\d+$/.test(after)) throw new HttpError(400, 'after must be a sequence number');
+    if (!/^\d+$/.test(after)) throw new AdminError(400, 'after must be a sequence number');
     f.sinceSeq = Number(after) + 1;
   }
   const limit = q.get('limit');
   if (limit !== null) {
-    if (!/^\d+$/.test(limit) || Number(limit) < 1 || Number(limit) > 10_000) throw new HttpError(400, 'limit must be 1..10000');
+    if (!/^\d+$/.test(limit) || Number(limit) < 1 || Number(limit) > 10_000) throw new AdminError(400, 'limit must be 1..10000');
     f.limit = Number(limit);
   }
   for (const k of ['since', 'until'] as const) {
-    if (f[k] !== undefined && Number.isNaN(Date.parse(f[k]))) throw new HttpError(400, `${k} must be an RFC 3339 time`);
+    if (f[k] !== undefined && Number.isNaN(Date.parse(f[k]))) throw new AdminError(400, `${k} must be an RFC 3339 time`);
   }
   return f;
 }

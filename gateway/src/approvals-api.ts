@@ -14,7 +14,8 @@
  * refuses self-approval). Errors are problem details, as everywhere in the admin API.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { PROBLEM_MEDIA_TYPE, problemBody, type Identity, type Logger } from '@gatehouse/core';
+import type { Identity, Logger } from '@gatehouse/core';
+import { AdminError, type AdminStatus } from './problems.js';
 import { STATUSES, type ApprovalService, type ApprovalStatus } from '@gatehouse/approvals';
 
 type Role = 'admin' | 'reviewer' | 'auditor';
@@ -27,32 +28,13 @@ export interface ApprovalsApiDeps {
   logger: Logger;
 }
 
-const PROBLEMS = {
-  400: ['bad-request', 'Bad Request'],
-  403: ['forbidden', 'Forbidden'],
-  404: ['not-found', 'Not Found'],
-  405: ['method-not-allowed', 'Method Not Allowed'],
-  409: ['conflict', 'Conflict'],
-  413: ['too-large', 'Content Too Large'],
-  503: ['unavailable', 'Service Unavailable'],
-} as const;
-
-const STATUS_OF: Record<string, keyof typeof PROBLEMS> = {
+const STATUS_OF: Record<string, AdminStatus> = {
   'approval.bad_request': 400,
   'approval.forbidden': 403,
   'approval.self': 403,
   'approval.not_found': 404,
   'approval.not_pending': 409,
 };
-
-class ApiError extends Error {
-  constructor(
-    readonly status: keyof typeof PROBLEMS,
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 const ID = '([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})';
 const ONE = new RegExp(`^/api/v1/approvals/${ID}$`);
@@ -82,7 +64,7 @@ export function approvalsApi(deps: ApprovalsApiDeps) {
       allow(method, 'GET');
       await deps.requireRole(req, READERS);
       const status = url.searchParams.get('status') ?? 'pending';
-      if (status !== 'all' && !STATUSES.includes(status as ApprovalStatus)) throw new ApiError(400, `status must be one of ${[...STATUSES, 'all'].join(', ')}`);
+      if (status !== 'all' && !STATUSES.includes(status as ApprovalStatus)) throw new AdminError(400, `status must be one of ${[...STATUSES, 'all'].join(', ')}`);
       return send(res, 200, { approvals: svc ? await svc.list(status as ApprovalStatus | 'all') : [] });
     }
     if (p === '/api/v1/approvals/events') {
@@ -95,7 +77,7 @@ export function approvalsApi(deps: ApprovalsApiDeps) {
       allow(method, 'GET');
       await deps.requireRole(req, READERS);
       const a = svc ? await svc.get(one[1]) : null;
-      if (!a) throw new ApiError(404, `no approval request ${one[1]}`);
+      if (!a) throw new AdminError(404, `no approval request ${one[1]}`);
       return send(res, 200, a);
     }
     const v = VERDICT.exec(p);
@@ -103,9 +85,9 @@ export function approvalsApi(deps: ApprovalsApiDeps) {
       allow(method, 'POST');
       const who = await deps.requireRole(req, REVIEWERS);
       const body = await readJson(req);
-      if (!svc) throw new ApiError(404, `no approval request ${v[1]}`);
+      if (!svc) throw new AdminError(404, `no approval request ${v[1]}`);
       const r = v[2] === 'approve' ? await svc.approve(v[1], who, body.reason) : await svc.deny(v[1], who, body.reason);
-      if (!r.ok) throw new ApiError(STATUS_OF[r.error.code] ?? 400, r.error.message);
+      if (!r.ok) throw new AdminError(STATUS_OF[r.error.code] ?? 400, r.error.message);
       return send(res, 200, r.value);
     }
     if (p === '/api/v1/grants') {
@@ -116,17 +98,17 @@ export function approvalsApi(deps: ApprovalsApiDeps) {
       allow(method, 'POST');
       const who = await deps.requireRole(req, REVIEWERS);
       const body = await readJson(req);
-      if (!svc) throw new ApiError(404, 'approvals are not enabled on this gateway');
+      if (!svc) throw new AdminError(404, 'approvals are not enabled on this gateway');
       const r = await svc.grant(who, body);
-      if (!r.ok) throw new ApiError(STATUS_OF[r.error.code] ?? 400, r.error.message);
+      if (!r.ok) throw new AdminError(STATUS_OF[r.error.code] ?? 400, r.error.message);
       return send(res, 200, r.value);
     }
-    throw new ApiError(404, 'not found');
+    throw new AdminError(404, 'not found');
   }
 
   /** Server-sent events: one `approval` event per change, a comment every 15 s so proxies keep it open. */
   function events(req: IncomingMessage, res: ServerResponse): void {
-    if (streams >= MAX_STREAMS) throw new ApiError(503, 'too many open event streams');
+    if (streams >= MAX_STREAMS) throw new AdminError(503, 'too many open event streams');
     streams++;
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', 'x-accel-buffering': 'no' });
     res.write('retry: 3000\n\n');
@@ -154,20 +136,12 @@ export function approvalsApi(deps: ApprovalsApiDeps) {
     req.resume();
   }
 
-  /** Serve one approvals request; requireRole's own errors go to `fail` (admin.ts's answer). */
-  return (req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> =>
-    route(req, res, url).catch((e: unknown) => {
-      if (!(e instanceof ApiError)) throw e;
-      if (res.headersSent) return void res.destroy();
-      const [code, title] = PROBLEMS[e.status];
-      const text = problemBody({ code, status: e.status, title, detail: e.message });
-      res.writeHead(e.status, { 'content-type': PROBLEM_MEDIA_TYPE, 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
-      res.end(text);
-    });
+  /** Serve one approvals request; its errors (AdminError, requireRole's) are answered by admin.ts. */
+  return route;
 }
 
 function allow(method: string, want: string): void {
-  if (method !== want) throw new ApiError(405, 'method not allowed');
+  if (method !== want) throw new AdminError(405, 'method not allowed');
 }
 
 async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
@@ -175,7 +149,7 @@ async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> 
   let n = 0;
   for await (const c of req as AsyncIterable<Buffer>) {
     n += c.length;
-    if (n > MAX_BODY) throw new ApiError(413, `body larger than ${MAX_BODY} bytes`);
+    if (n > MAX_BODY) throw new AdminError(413, `body larger than ${MAX_BODY} bytes`);
     chunks.push(c);
   }
   if (n === 0) return {};
@@ -184,7 +158,7 @@ async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> 
     if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new Error('not an object');
     return v as Record<string, unknown>;
   } catch {
-    throw new ApiError(400, 'body must be a JSON object');
+    throw new AdminError(400, 'body must be a JSON object');
   }
 }
 

@@ -13,18 +13,9 @@ import type { EventFilter } from '@gatehouse/audit';
 import { listAsciicasts } from '@gatehouse/recording';
 import type { AuditReader } from '../audit-reader.js';
 import type { Verifier } from './verify.js';
+import { AdminError } from '../problems.js';
 
 export type RequireRole = (req: IncomingMessage, roles: ('admin' | 'reviewer' | 'auditor')[]) => Promise<Identity>;
-
-/** An error answered as problem details by the admin server. */
-export class ConsoleError extends Error {
-  constructor(
-    readonly status: 400 | 401 | 403 | 404 | 405 | 500,
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 export interface ApiDeps {
   dataDir: string;
@@ -48,7 +39,7 @@ const MAX_EVENTS = 10_000;
 const gunzipAsync = promisify(gunzip);
 
 export async function consoleApi(req: IncomingMessage, url: URL, requireRole: RequireRole, d: ApiDeps): Promise<ApiAnswer> {
-  if (req.method !== 'GET') throw new ConsoleError(405, 'method not allowed');
+  if (req.method !== 'GET') throw new AdminError(405, 'method not allowed');
   const p = url.pathname;
   if (p === '/ui/api/sessions') {
     await requireRole(req, ['auditor']);
@@ -66,12 +57,12 @@ export async function consoleApi(req: IncomingMessage, url: URL, requireRole: Re
     await requireRole(req, ['auditor']);
     const n = Number(m[2]);
     const file = listAsciicasts(d.dataDir, m[1]).find((f) => f.endsWith(`.${n}.cast.gz`));
-    if (!file) throw new ConsoleError(404, 'no such terminal recording');
+    if (!file) throw new AdminError(404, 'no such terminal recording');
     try {
       const text = (await gunzipAsync(await readFile(file), { maxOutputLength: MAX_CAST })).toString('utf8');
       return { text, type: 'application/x-asciicast' };
     } catch (e) {
-      throw new ConsoleError(500, `terminal recording unreadable: ${(e as NodeJS.ErrnoException).code ?? 'corrupt'}`);
+      throw new AdminError(500, `terminal recording unreadable: ${(e as NodeJS.ErrnoException).code ?? 'corrupt'}`);
     }
   }
   if (p === '/ui/api/charts') {
@@ -83,19 +74,19 @@ export async function consoleApi(req: IncomingMessage, url: URL, requireRole: Re
     const [checkpoint, verification, agent] = await Promise.all([d.reader.checkpoint(), d.verifier.verify(), agentState(d.agentStateDir)]);
     return { json: { checkpoint, verifier_key: d.verifierKey, verification, agent } };
   }
-  throw new ConsoleError(404, 'not found');
+  throw new AdminError(404, 'not found');
 }
 
 function timeParam(q: URLSearchParams, k: string): string | undefined {
   const v = q.get(k);
   if (v === null || v === '') return undefined;
-  if (Number.isNaN(Date.parse(v))) throw new ConsoleError(400, `${k} must be an RFC 3339 time`);
+  if (Number.isNaN(Date.parse(v))) throw new AdminError(400, `${k} must be an RFC 3339 time`);
   return new Date(v).toISOString();
 }
 
 const text = (q: URLSearchParams, k: string) => {
   const v = q.get(k);
-  if (v !== null && v.length > 200) throw new ConsoleError(400, `${k} is too long`);
+  if (v !== null && v.length > 200) throw new AdminError(400, `${k} is too long`);
   return v || undefined;
 };
 
@@ -106,7 +97,7 @@ const text = (q: URLSearchParams, k: string) => {
 async function sessions(q: URLSearchParams, reader: AuditReader) {
   const base: EventFilter = { connector: text(q, 'connector'), subject: text(q, 'subject'), since: timeParam(q, 'since'), until: timeParam(q, 'until') };
   const decision = text(q, 'decision');
-  if (decision && !['allow', 'deny', 'review'].includes(decision)) throw new ConsoleError(400, 'decision must be allow, deny or review');
+  if (decision && !['allow', 'deny', 'review'].includes(decision)) throw new AdminError(400, 'decision must be allow, deny or review');
   const needle = text(q, 'q')?.toLowerCase();
   let starts = (await reader.events({ ...base, kind: 'session.start', limit: MAX_EVENTS })) as AuditEvent[];
   let truncated = starts.length >= MAX_EVENTS;
@@ -128,7 +119,7 @@ async function sessions(q: URLSearchParams, reader: AuditReader) {
 /** Per connector and minute: units, denials and the p99 of the units' durations. */
 async function charts(q: URLSearchParams, reader: AuditReader) {
   const minutes = Number(q.get('minutes') ?? 60);
-  if (!Number.isInteger(minutes) || minutes < 5 || minutes > 1440) throw new ConsoleError(400, 'minutes must be 5..1440');
+  if (!Number.isInteger(minutes) || minutes < 5 || minutes > 1440) throw new AdminError(400, 'minutes must be 5..1440');
   const to = Math.ceil(Date.now() / 60_000) * 60_000;
   const from = to - minutes * 60_000;
   const units = (await reader.events({ kind: 'unit', since: new Date(from).toISOString(), limit: MAX_EVENTS })) as AuditEvent[];

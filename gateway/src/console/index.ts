@@ -8,15 +8,14 @@ import { dirname, join, resolve } from 'node:path';
 import { roleOf } from '@gatehouse/identity';
 import type { GatehouseConfig, Identity, Logger } from '@gatehouse/core';
 import type { AuditReader } from '../audit-reader.js';
-import { consoleApi, ConsoleError, type RequireRole } from './api.js';
+import { consoleApi, type RequireRole } from './api.js';
+import { AdminError } from '../problems.js';
 import { cookieNames, readCookie, serializeCookie } from './cookies.js';
 import { checkConsoleConfig, OidcClient, PendingLogins, redirect } from './oidc.js';
 import { page, escapeHtml } from './pages.js';
 import { csrfMatches, SessionStore } from './sessions.js';
 import { loadAssets } from './static.js';
 import { Verifier } from './verify.js';
-
-export { ConsoleError } from './api.js';
 
 export interface ConsoleDeps {
   config: GatehouseConfig;
@@ -148,7 +147,7 @@ export function createConsole(d: ConsoleDeps): WebConsole {
 
   function logout(req: IncomingMessage, res: ServerResponse) {
     const auth = authenticate(req);
-    if (auth && !auth.ok && auth.status === 403) throw new ConsoleError(403, auth.message);
+    if (auth && !auth.ok && auth.status === 403) throw new AdminError(403, auth.message);
     const id = readCookie(req, names.session);
     if (auth?.ok) d.logger.info({ subject: auth.identity.subject }, 'console sign-out');
     sessions.delete(id);
@@ -158,14 +157,14 @@ export function createConsole(d: ConsoleDeps): WebConsole {
 
   function me(req: IncomingMessage, res: ServerResponse) {
     const s = sessions.get(readCookie(req, names.session));
-    if (!s) throw new ConsoleError(401, 'not signed in');
+    if (!s) throw new AdminError(401, 'not signed in');
     sendJson(res, 200, { subject: s.identity.subject, issuer: s.identity.issuer, groups: s.identity.groups, roles: s.roles, csrf: s.csrf });
   }
 
   function serveAsset(req: IncomingMessage, res: ServerResponse, path: string) {
     const a = assets.get(path);
-    if (!a) throw new ConsoleError(404, 'not found');
-    if (req.method !== 'GET' && req.method !== 'HEAD') throw new ConsoleError(405, 'method not allowed');
+    if (!a) throw new AdminError(404, 'not found');
+    if (req.method !== 'GET' && req.method !== 'HEAD') throw new AdminError(405, 'method not allowed');
     if (req.headers['if-none-match'] === a.etag) {
       res.writeHead(304, { ...SECURITY_HEADERS, etag: a.etag });
       return void res.end();
@@ -182,7 +181,7 @@ export function createConsole(d: ConsoleDeps): WebConsole {
       if (p === '/ui/login' && req.method === 'GET') return login(res);
       if (p === '/ui/callback' && req.method === 'GET') return callback(req, res, url);
       if (p === '/ui/logout') {
-        if (req.method !== 'POST') throw new ConsoleError(405, 'sign out with POST');
+        if (req.method !== 'POST') throw new AdminError(405, 'sign out with POST');
         return logout(req, res);
       }
       // The links in approval notifications (packages/approvals notifier): into the console's own route.
