@@ -9,9 +9,9 @@
  * 0x04 || public key)[:4]. A stolen gateway key alone then cannot forge history that a
  * verifier holding the witness key accepts (decision 0802).
  */
-import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { sha256 } from '@gatehouse/audit';
+import { createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { loadOrCreateEd25519, sha256 } from '@gatehouse/audit';
 
 const COSIG_ALG = 0x04;
 const SIG_PREFIX = '\u2014 ';
@@ -32,15 +32,7 @@ const keyId = (name: string, pub: Buffer) => sha256(Buffer.concat([Buffer.from(n
 
 /** Loads the PKCS#8 PEM key at `path`, creating it (0600, never overwriting) on first use. */
 export function loadOrCreateWitness(path: string, name: string): Witness {
-  let privateKey: KeyObject;
-  if (existsSync(path)) {
-    privateKey = createPrivateKey(readFileSync(path));
-    if (privateKey.asymmetricKeyType !== 'ed25519') throw new Error(`${path} is not an Ed25519 key`);
-  } else {
-    privateKey = generateKeyPairSync('ed25519').privateKey;
-    writeFileSync(path, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600, flag: 'wx' });
-  }
-  const publicKey = Buffer.from(createPublicKey(privateKey).export({ format: 'jwk' }).x as string, 'base64url');
+  const { privateKey, publicKey } = loadOrCreateEd25519(path);
   const id = keyId(name, publicKey);
   const verifierKey = `${name}+${id.toString('hex')}+${Buffer.concat([Buffer.from([COSIG_ALG]), publicKey]).toString('base64')}`;
   // Published for verifiers; a key mounted read-only (a Kubernetes secret) has no writable folder: the log line then is the copy.

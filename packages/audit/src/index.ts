@@ -13,3 +13,4 @@ export { DB_FILE, DURABLE_FILE, KEY_FILE, PUB_FILE, readDurableSeq } from './sto
 export { openReadOnly, readMeta, type Db } from './store.js';
 export { hashEvent, sha256, EMPTY_ROOT, ZERO_HASH } from './hashing.js';
 export { Frontier } from './merkle.js';
+export { loadOrCreateEd25519 } from './keys.js';

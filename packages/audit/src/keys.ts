@@ -15,8 +15,11 @@ export interface SigningKey {
   verifierKey: string;
 }
 
-export function loadOrCreateSigningKey(dataDir: string, name: string): SigningKey {
-  const path = keyPath(dataDir);
+/**
+ * The Ed25519 key in the PKCS#8 PEM file at `path`, created (mode 0600) on first use, and its
+ * raw 32-byte public key. Also the agent's witness key.
+ */
+export function loadOrCreateEd25519(path: string): { privateKey: KeyObject; publicKey: Buffer } {
   let privateKey: KeyObject;
   if (existsSync(path)) {
     privateKey = createPrivateKey(readFileSync(path));
@@ -26,8 +29,12 @@ export function loadOrCreateSigningKey(dataDir: string, name: string): SigningKe
     // 'wx': never overwrite a key another process created meanwhile.
     writeFileSync(path, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600, flag: 'wx' });
   }
-  const jwk = createPublicKey(privateKey).export({ format: 'jwk' });
-  const publicKey = Buffer.from(jwk.x as string, 'base64url');
+  const publicKey = Buffer.from(createPublicKey(privateKey).export({ format: 'jwk' }).x as string, 'base64url');
+  return { privateKey, publicKey };
+}
+
+export function loadOrCreateSigningKey(dataDir: string, name: string): SigningKey {
+  const { privateKey, publicKey } = loadOrCreateEd25519(keyPath(dataDir));
   const verifierKey = verifierKeyString(name, publicKey);
   const pub = pubPath(dataDir);
   if (!existsSync(pub) || readFileSync(pub, 'utf8').trim() !== verifierKey) writeFileSync(pub, verifierKey + '\n', { mode: 0o644 });
