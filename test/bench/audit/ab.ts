@@ -12,8 +12,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { AuditEventInput } from '@gatehouse/core';
 import type { openAuditLog as OpenAuditLog } from '@gatehouse/audit';
+import { makeEvent } from './event.js';
 
 const [build, durability, k, n] = process.argv.slice(2);
 if (!build || (durability !== 'strict' && durability !== 'batched')) {
@@ -23,18 +23,6 @@ if (!build || (durability !== 'strict' && durability !== 'batched')) {
 const K = Number(k ?? 8);
 const N = Number(n ?? 20_000);
 const { openAuditLog } = (await import(pathToFileURL(resolve(build)).href)) as { openAuditLog: typeof OpenAuditLog };
-
-const event = (i: number): AuditEventInput => ({
-  time: new Date().toISOString(),
-  kind: 'unit',
-  connector: 'payments-db',
-  protocol: 'postgres',
-  session: `0b7d9c1e-3f4a-4e2b-9a51-${String(i % 64).padStart(12, '0')}`,
-  identity: { subject: 'svc:billing', issuer: 'https://idp.example.com/', groups: ['payments'] },
-  unit: { type: 'statement', text: 'SELECT id, amount FROM invoices WHERE customer_id = $1', params: [String(i)] },
-  decision: { action: 'allow' },
-  result: { status: 'SELECT 5', rows: 5, durationMs: 0.42 },
-});
 
 const dir = mkdtempSync(join(tmpdir(), 'gh-audit-ab-'));
 const log = await openAuditLog({ dataDir: dir, durability, windowMs: 5, checkpointIntervalSec: 3600, origin: 'ab' });
@@ -47,7 +35,7 @@ await Promise.all(
     while (next < N) {
       const i = next++;
       const s = performance.now();
-      await log.append(event(i));
+      await log.append(makeEvent(i));
       latencies.push(performance.now() - s);
     }
   }),

@@ -11,9 +11,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { AuditEventInput } from '@gatehouse/core';
 import Database from 'better-sqlite3';
 import { canonicalJson, openAuditLog, verifyLog } from '@gatehouse/audit';
+import { makeEvent } from './event.js';
 
 interface ModeResult {
   mode: 'strict' | 'batched';
@@ -33,20 +33,6 @@ interface ModeResult {
 function arg(name: string, dflt: number): number {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? Number(process.argv[i + 1]) : dflt;
-}
-
-function makeEvent(i: number): AuditEventInput {
-  return {
-    time: new Date().toISOString(),
-    kind: 'unit',
-    connector: 'payments-db',
-    protocol: 'postgres',
-    session: `0b7d9c1e-3f4a-4e2b-9a51-${String(i % 64).padStart(12, '0')}`,
-    identity: { subject: 'svc:billing', issuer: 'https://idp.example.com/', groups: ['payments'] },
-    unit: { type: 'statement', text: 'SELECT id, amount FROM invoices WHERE customer_id = $1', params: [String(i)] },
-    decision: { action: 'allow' },
-    result: { status: 'SELECT 5', rows: 5, durationMs: 0.42 },
-  };
 }
 
 function percentile(sorted: Float64Array, p: number): number {

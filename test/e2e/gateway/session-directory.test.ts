@@ -6,27 +6,14 @@
  */
 import t from 'tap';
 import pg from 'pg';
+import type { DirectoryRow } from '@gatehouse/gateway';
 import { startTestGateway, TOKENS } from '../../lib/gateway.js';
 import { connectorsYaml, dbUpstream, postgresConnector } from '../../lib/postgres.js';
 import { createTestDb, psql } from '../postgres/pg-env.js';
 
-interface Row {
-  id: string;
-  gateway_id: string;
-  connector: string;
-  protocol: string;
-  subject: string;
-  issuer: string;
-  peer: string;
-  started: string;
-  ended: string | null;
-  reason: string | null;
-  units: number | null;
-}
-
 const get = async (base: string, path: string, token: string = TOKENS.auditor) => {
   const r = await fetch(`${base}${path}`, { headers: { authorization: `Bearer ${token}` } });
-  return { status: r.status, body: (await r.json()) as { sessions?: Row[]; detail?: string } };
+  return { status: r.status, body: (await r.json()) as { sessions?: DirectoryRow[]; detail?: string } };
 };
 
 t.test('every gateway lists every gateway’s sessions from the shared store', async (t) => {
@@ -50,7 +37,7 @@ t.test('every gateway lists every gateway’s sessions from the shared store', a
   t.equal(run.code, 0, run.stderr);
 
   // Written after the session, never waited for by it: poll (bounded).
-  let rows: Row[] = [];
+  let rows: DirectoryRow[] = [];
   for (let i = 0; i < 100; i++) {
     rows = (await get(b.adminUrl, '/api/v1/sessions?scope=deployment')).body.sessions ?? [];
     if (rows.some((r) => r.ended !== null)) break;
