@@ -9,8 +9,8 @@
  * never waited for by a session; when the database is unreachable they are retried a few
  * times, then dropped and counted, and the gateway keeps serving.
  */
-import pg from 'pg';
 import type { Logger, SessionDirectory, SessionEntry } from '@gatehouse/core';
+import { openSharedPool } from '@gatehouse/approvals';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS gatehouse_sessions (
@@ -70,17 +70,7 @@ type Write = { sql: string; params: unknown[]; tries: number };
 
 export async function openSessionDirectory(url: string, gatewayId: string, logger: Logger): Promise<SharedSessionDirectory> {
   const log = logger.child({ component: 'session-directory' });
-  const pool = new pg.Pool({ connectionString: url, max: 2, connectionTimeoutMillis: 5000, idleTimeoutMillis: 30_000, statement_timeout: 5000 });
-  pool.on('error', (e) => log.warn({ err: e.message }, 'session directory: idle connection failed'));
-  const c = await pool.connect();
-  try {
-    // Several gateways starting at once would race on the catalog: serialise (the approvals store does the same).
-    await c.query('SELECT pg_advisory_lock(7370657)');
-    await c.query(SCHEMA);
-  } finally {
-    await c.query('SELECT pg_advisory_unlock(7370657)').catch(() => {});
-    c.release();
-  }
+  const pool = await openSharedPool(url, log, { max: 2, schema: SCHEMA, lock: 7370657, label: 'session directory' });
 
   const queue: Write[] = [];
   let running: Promise<void> | null = null;

@@ -12,6 +12,7 @@ export { ApprovalService, hashUnit, MAX_GRANT_MINUTES, MAX_REASON, type Approval
 export { createNotifier, signWebhook, slackMessage, SIGNATURE_HEADER, TIMESTAMP_HEADER, type Notifier, type NotifierOptions, type ChangeKind } from './notifier.js';
 export { openSqliteStore } from './sqlite-store.js';
 export { openPostgresStore } from './postgres-store.js';
+export { openSharedPool, type SharedPoolOptions } from './shared-pool.js';
 export type { ApprovalStore } from './store.js';
 export { STATUSES, toApproval, toGrant, type Approval, type ApprovalRecord, type ApprovalStatus, type Grant, type GrantRecord } from './types.js';
 

@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import type { Logger } from '@gatehouse/core';
 import { isError, type ApprovalStore, type Modify } from './store.js';
+import { openSharedPool } from './shared-pool.js';
 import type { ApprovalRecord, ApprovalStatus, GrantRecord } from './types.js';
 
 const CHANNEL = 'gatehouse_approvals';
@@ -30,18 +31,8 @@ type Row = { body: string };
 const rec = (rows: Row[]) => (rows[0] ? (JSON.parse(rows[0].body) as ApprovalRecord) : null);
 
 export async function openPostgresStore(url: string, logger: Logger): Promise<ApprovalStore> {
-  // Bounded: a few connections, short timeouts; an unreachable store refuses units (fail closed).
-  const pool = new pg.Pool({ connectionString: url, max: 4, connectionTimeoutMillis: 5000, idleTimeoutMillis: 30_000, statement_timeout: 5000 });
-  pool.on('error', (e) => logger.warn({ err: e.message }, 'approvals store: idle connection failed'));
-  // Two gateways creating the tables at once would race on the catalog: serialise.
-  const c = await pool.connect();
-  try {
-    await c.query('SELECT pg_advisory_lock(7370656)');
-    await c.query(SCHEMA);
-  } finally {
-    await c.query('SELECT pg_advisory_unlock(7370656)').catch(() => {});
-    c.release();
-  }
+  // An unreachable store refuses units (fail closed).
+  const pool = await openSharedPool(url, logger, { max: 4, schema: SCHEMA, lock: 7370656, label: 'approvals store' });
   const instance = randomUUID();
   const listeners: ((id: string) => void)[] = [];
   let listener: pg.Client | null = null;
