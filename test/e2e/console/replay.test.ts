@@ -78,9 +78,17 @@ t.test('session replay in the console', async (t) => {
     await page.getByLabel('Connector').fill('');
     await page.getByLabel('Decision').selectOption('deny');
     await page.getByRole('button', { name: 'Apply' }).click();
+    await page.waitForURL(/decision=deny/);
     await page.getByText('1 session.').waitFor();
     t.match(new URL(page.url()).hash, /decision=deny/, 'filters are kept in the address');
-    t.match(await page.locator('table.sessions tbody').textContent(), /payments-db/, 'only the session with a denied statement');
+    // "1 session." was already on screen from the connector filter: the table may be mid-render
+    // when it is first read. Read it again (bounded) until the new answer is there.
+    let rows = '';
+    for (let i = 0; i < 50 && !/payments-db/.test(rows); i++) {
+      if (i > 0) await page.waitForTimeout(100);
+      rows = (await page.locator('table.sessions tbody').textContent()) ?? '';
+    }
+    t.match(rows, /payments-db/, 'only the session with a denied statement');
     await browser.screenshot(page, 'sessions-filtered');
   });
 
