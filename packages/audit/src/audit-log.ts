@@ -24,6 +24,8 @@ export interface AuditLogOptions {
 }
 
 export interface AuditLog extends AuditSink {
+  /** Always there (optional only in AuditSink): see the implementation below. */
+  appendDetached(event: AuditEventInput): void;
   /** Note verifier key text: `<name>+<hex key id>+<base64(0x01 || pubkey)>`. */
   readonly verifierKey: string;
   /** The newest signed checkpoint (C2SP signed-note text). */

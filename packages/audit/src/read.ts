@@ -5,7 +5,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import type { AuditEvent } from '@gatehouse/core';
-import { openReadOnly, pubPath, type Db } from './store.js';
+import { hasSessionIndex, openReadOnly, pubPath, SESSION_INDEXED, type Db } from './store.js';
 
 export interface EventFilter {
   /** Only events with seq greater than this (a cursor: pass the last seq you saw). */
@@ -31,7 +31,12 @@ function parseTime(name: string, v: string): number {
   return t;
 }
 
-function buildQuery(filter: EventFilter, limit: number | null): { sql: string; params: unknown[] } {
+/**
+ * `bulkSessionIndex`: the log has `session_events` (schema 2), which is complete up to meta
+ * `session_indexed`; the tail after it is scanned. Both halves are read in the one statement,
+ * so they see the same snapshot of the log.
+ */
+function buildQuery(filter: EventFilter, limit: number | null, bulkSessionIndex: boolean): { sql: string; params: unknown[] } {
   const where: string[] = [];
   const params: unknown[] = [];
   if (filter.sinceSeq !== undefined) {
@@ -53,6 +58,13 @@ function buildQuery(filter: EventFilter, limit: number | null): { sql: string; p
       where.push(`${col} = ?`);
       params.push(v);
     }
+  }
+  if (filter.session !== undefined && bulkSessionIndex) {
+    where.push(
+      'seq IN (SELECT seq FROM session_events WHERE session = ? ' +
+        `UNION ALL SELECT seq FROM events WHERE seq > (SELECT coalesce(max(CAST(value AS INTEGER)), 0) FROM meta WHERE key = '${SESSION_INDEXED}') AND session = ?)`,
+    );
+    params.push(filter.session, filter.session);
   }
   let sql = 'SELECT body, hash FROM events';
   if (where.length) sql += ' WHERE ' + where.join(' AND ');
@@ -79,9 +91,9 @@ function openOrThrow(dataDir: string): Db {
 /** Events matching `filter`, ascending seq. Throws on a bad filter or a missing log. */
 export function readEvents(dataDir: string, filter: EventFilter): AuditEvent[] {
   const limit = Math.min(Math.max(1, Math.floor(filter.limit ?? DEFAULT_LIMIT)), MAX_LIMIT);
-  const q = buildQuery(filter, limit);
   const db = openOrThrow(dataDir);
   try {
+    const q = buildQuery(filter, limit, hasSessionIndex(db));
     return (db.prepare(q.sql).all(...q.params) as Array<{ body: string; hash: Buffer }>).map(toEvent);
   } finally {
     db.close();
@@ -90,9 +102,9 @@ export function readEvents(dataDir: string, filter: EventFilter): AuditEvent[] {
 
 /** Streams matching events (for export); the connection closes when iteration ends or stops. */
 export function* iterateEvents(dataDir: string, filter: EventFilter): IterableIterator<AuditEvent> {
-  const q = buildQuery(filter, filter.limit !== undefined ? Math.max(1, Math.floor(filter.limit)) : null);
   const db = openOrThrow(dataDir);
   try {
+    const q = buildQuery(filter, filter.limit !== undefined ? Math.max(1, Math.floor(filter.limit)) : null, hasSessionIndex(db));
     for (const row of db.prepare(q.sql).iterate(...q.params) as Iterable<{ body: string; hash: Buffer }>) yield toEvent(row);
   } finally {
     db.close();

@@ -9,7 +9,8 @@ import Database from 'better-sqlite3';
 export const DB_FILE = 'audit.db';
 export const KEY_FILE = 'audit-key';
 export const PUB_FILE = 'audit-key.pub';
-export const SCHEMA_VERSION = '1';
+/** 2: the session index is built in bulk (`session_events`), not per event (decision 0107). */
+export const SCHEMA_VERSION = '2';
 
 export const dbPath = (dataDir: string) => join(dataDir, DB_FILE);
 export const DURABLE_FILE = 'audit.durable';
@@ -59,6 +60,12 @@ export const pubPath = (dataDir: string) => join(dataDir, PUB_FILE);
  * columns are copies for filtering, checked against the body by verifyLog. `time` is the
  * event's time as Unix milliseconds (null if unparsable): comparable whatever the offset.
  * `leaf` is the RFC 6962 leaf hash, kept so proofs need no re-hashing of bodies.
+ *
+ * `session_events` is the session index, filled in bulk by the writer (every second, in
+ * session order) up to the seq in meta `session_indexed`; events after that are found by
+ * scanning the short tail. An index maintained per event would dirty one B-tree page per live
+ * session in every commit — at a few events per commit, most of what a commit writes
+ * (decision 0107). verifyLog checks it against the events.
  */
 export const SCHEMA = `
 CREATE TABLE IF NOT EXISTS events (
@@ -74,8 +81,12 @@ CREATE TABLE IF NOT EXISTS events (
   leaf      BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_time ON events(time);
-CREATE INDEX IF NOT EXISTS events_session ON events(session);
 CREATE INDEX IF NOT EXISTS events_subject ON events(subject);
+CREATE TABLE IF NOT EXISTS session_events (
+  session TEXT NOT NULL,
+  seq     INTEGER NOT NULL,
+  PRIMARY KEY (session, seq)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS checkpoints (
   id    INTEGER PRIMARY KEY,
   size  INTEGER NOT NULL,
@@ -129,4 +140,12 @@ export interface EventRow {
   prev: Buffer;
   hash: Buffer;
   leaf: Buffer;
+}
+
+/** Through which seq `session_events` is complete (0: nothing indexed yet). */
+export const SESSION_INDEXED = 'session_indexed';
+
+/** Whether the log has the bulk session index (a log written before schema 2 has none). */
+export function hasSessionIndex(db: Db): boolean {
+  return db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'session_events'").get() !== undefined;
 }

@@ -7,7 +7,7 @@ import { EMPTY_ROOT, hashEvent, ZERO_HASH } from './hashing.js';
 import { Frontier } from './merkle.js';
 import { openCheckpoint, parseVerifierKey, type Checkpoint, type NoteKey } from './note.js';
 import { readVerifierKey } from './read.js';
-import { openReadOnly, readMeta, subjectOf, timeMs, type Db, type EventRow } from './store.js';
+import { hasSessionIndex, openReadOnly, readMeta, SESSION_INDEXED, subjectOf, timeMs, type Db, type EventRow } from './store.js';
 
 export interface VerifyReport {
   ok: boolean;
@@ -104,6 +104,7 @@ class Verifier {
         this.checkpointsAt(row.seq);
       }
       this.checkTail();
+      this.checkSessionIndex();
       return { ok: true, size: this.frontier.size, root: this.frontier.root().toString('base64'), checkpoints: this.checked };
     } catch (e) {
       if (!(e instanceof Bad)) throw e;
@@ -195,6 +196,28 @@ class Verifier {
     if (c.value.origin !== this.origin) throw new Bad(firstBad, `checkpoint ${cp.id}: origin "${c.value.origin}" is not the log's "${this.origin}"`);
     if (c.value.size !== cp.size) throw new Bad(firstBad, `checkpoint ${cp.id}: stored size ${cp.size} differs from its signed size ${c.value.size}`);
     return c.value;
+  }
+
+  /**
+   * The bulk session index (store.ts) is derived data, but a session query trusts it: it may
+   * name each event only under the event's own (verified) session column, and must name every
+   * event up to `session_indexed` — else a query by session would hide or misattribute events.
+   */
+  private checkSessionIndex(): void {
+    if (!hasSessionIndex(this.evDb)) return;
+    const indexed = Number(readMeta(this.evDb, SESSION_INDEXED)?.toString('utf8') ?? 0);
+    const size = this.frontier.size;
+    if (!Number.isSafeInteger(indexed) || indexed < 0 || indexed > size) {
+      throw new Bad(undefined, `session index claims to cover ${String(indexed)} events but the log has ${size}`);
+    }
+    const stray = this.evDb
+      .prepare(
+        'SELECT se.seq AS seq FROM session_events se LEFT JOIN events e ON e.seq = se.seq WHERE e.seq IS NULL OR e.session IS NOT se.session OR se.seq > ? ORDER BY se.seq LIMIT 1',
+      )
+      .get(indexed) as { seq: number } | undefined;
+    if (stray) throw new Bad(undefined, `session index: its entry for event ${stray.seq} names another session or no event (edited)`);
+    const { n } = this.evDb.prepare('SELECT count(*) AS n FROM session_events').get() as { n: number };
+    if (n !== indexed) throw new Bad(undefined, `session index lists ${n} events but claims to cover ${indexed} (entries removed or added)`);
   }
 
   /** After the last event: anything signed beyond it means events were cut off. */

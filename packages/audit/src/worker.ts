@@ -15,7 +15,7 @@ import { loadOrCreateSigningKey, type SigningKey } from './keys.js';
 import { Frontier } from './merkle.js';
 import { checkpointBody, signNote } from './note.js';
 import type { FromWorker, ToWorker, WriterConfig } from './protocol.js';
-import { dbPath, DurableMark, readMeta, SCHEMA, SCHEMA_VERSION, subjectOf, timeMs, type Db } from './store.js';
+import { dbPath, DurableMark, readMeta, SCHEMA, SCHEMA_VERSION, SESSION_INDEXED, subjectOf, timeMs, type Db } from './store.js';
 import { WalSync } from './wal-sync.js';
 
 /** One event's canonical form may not exceed this (connectors cap what they put in). */
@@ -24,6 +24,10 @@ const MAX_EVENT_BYTES = 1024 * 1024;
 const MAX_UNCOMMITTED = 20_000;
 /** How often the writer reports its commit and sync figures to the main thread (metrics). */
 const STATS_INTERVAL_MS = 1000;
+/** How often new events are added to the session index, in one sorted pass (store.ts). */
+const SESSION_INDEX_INTERVAL_MS = 1000;
+/** Events indexed per pass at most, so that catching up on a large log never stalls appends. */
+const SESSION_INDEX_CHUNK = 20_000;
 
 type Batch = Extract<ToWorker, { t: 'append' }>;
 
@@ -35,7 +39,10 @@ class Writer {
   private readonly insCheckpoint: Database.Statement;
   private readonly begin: Database.Statement;
   private readonly commitStmt: Database.Statement;
+  private readonly indexSessionsStmt: Database.Statement;
   private seq = 0;
+  /** `session_events` is complete through this seq. */
+  private sessionIndexed = 0;
   private prev: Buffer = ZERO_HASH;
   private prevHex = ZERO_HASH.toString('hex');
   private frontier = new Frontier();
@@ -47,6 +54,7 @@ class Writer {
   private commitTimer: NodeJS.Timeout | null = null;
   private checkpointTimer: NodeJS.Timeout | null = null;
   private statsTimer: NodeJS.Timeout | null = null;
+  private sessionIndexTimer: NodeJS.Timeout | null = null;
   private failed = false;
   /** Makes commits durable off this thread; releases acks and checkpoints once they are. */
   private readonly wal: WalSync<FromWorker>;
@@ -83,6 +91,7 @@ class Writer {
     this.insCheckpoint = this.db.prepare('INSERT INTO checkpoints (size, root, time, note) VALUES (?,?,?,?)');
     this.begin = this.db.prepare('BEGIN');
     this.commitStmt = this.db.prepare('COMMIT');
+    this.indexSessionsStmt = this.db.prepare('INSERT INTO session_events (session, seq) SELECT session, seq FROM events WHERE seq > ? AND seq <= ? ORDER BY session, seq');
     this.loadState();
     this.key = loadOrCreateSigningKey(cfg.dataDir, cfg.keyName);
   }
@@ -93,6 +102,34 @@ class Writer {
     // Also when idle: a fresh signed time line every interval, so silence is visible.
     this.checkpointTimer = setInterval(() => this.guard(() => this.signCheckpoint()), this.cfg.checkpointIntervalSec * 1000);
     this.statsTimer = setInterval(() => this.postStats(), STATS_INTERVAL_MS);
+    this.sessionIndexTimer = setInterval(() => this.guard(() => this.indexSessionsSoon()), SESSION_INDEX_INTERVAL_MS);
+    // A log migrated from schema 1 starts with nothing indexed: catch up now, in chunks.
+    this.indexSessionsSoon();
+  }
+
+  /** One pass now, and the next ones on later turns while a catch-up lasts (appends go between). */
+  private indexSessionsSoon(): void {
+    if (this.sessionIndexTimer === null || !this.indexSessions()) return;
+    setImmediate(() => this.guard(() => this.indexSessionsSoon()));
+  }
+
+  /**
+   * Adds the events since the last pass to the session index, sorted by session so that each
+   * session's part of the index is written once per pass. It rides in the open batched
+   * transaction if there is one (committed and synced with it), else commits on its own: the
+   * index is derived data, so its rows need no sync promise of their own — a crash takes back
+   * rows and `session_indexed` together, and the next pass redoes them. True while more remain.
+   */
+  private indexSessions(): boolean {
+    if (this.sessionIndexed >= this.seq) return false;
+    const to = Math.min(this.seq, this.sessionIndexed + SESSION_INDEX_CHUNK);
+    const own = !this.inTx;
+    if (own) this.begin.run();
+    this.indexSessionsStmt.run(this.sessionIndexed, to);
+    this.putMeta.run(SESSION_INDEXED, Buffer.from(String(to), 'utf8'));
+    if (own) this.commitStmt.run();
+    this.sessionIndexed = to;
+    return to < this.seq;
   }
 
   private postStats(): void {
@@ -103,6 +140,7 @@ class Writer {
   /** Origin and key name are part of every signed checkpoint: they are fixed at creation. */
   private checkIdentity(): void {
     const want: Record<string, string> = { schema: SCHEMA_VERSION, origin: this.cfg.origin, key_name: this.cfg.keyName };
+    if (readMeta(this.db, 'schema')?.toString('utf8') === '1') this.migrateFromSchema1();
     for (const [k, v] of Object.entries(want)) {
       const have = readMeta(this.db, k)?.toString('utf8');
       if (have === undefined) this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run(k, Buffer.from(v, 'utf8'));
@@ -110,22 +148,33 @@ class Writer {
     }
   }
 
+  /**
+   * Schema 1 kept a per-event index on `session`; schema 2 replaces it with `session_events`
+   * (created by SCHEMA, filled by indexSessions from seq 0). The events and their hashes are
+   * untouched, so the chain and every signed checkpoint stay valid.
+   */
+  private migrateFromSchema1(): void {
+    this.db.exec('BEGIN');
+    this.db.exec('DROP INDEX IF EXISTS events_session');
+    this.db.prepare("UPDATE meta SET value = ? WHERE key = 'schema'").run(Buffer.from(SCHEMA_VERSION, 'utf8'));
+    this.db.exec('COMMIT');
+  }
+
   /** Resume sequence, chain and tree from the last committed state. */
   private loadState(): void {
     const last = this.db.prepare('SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1').get() as { seq: number; hash: Buffer } | undefined;
+    this.sessionIndexed = Number(readMeta(this.db, SESSION_INDEXED)?.toString('utf8') ?? 0);
     if (!last) return;
     this.seq = last.seq;
     this.prev = last.hash;
     this.prevHex = last.hash.toString('hex');
+    // The frontier is saved with each signed checkpoint (not with every commit: one page less
+    // per commit); the leaves committed after it are replayed from the leaf column.
     const saved = readMeta(this.db, 'frontier');
     const f = saved ? Frontier.deserialize(saved) : null;
-    if (f && f.size === last.seq) {
-      this.frontier = f;
-      return;
-    }
-    // No or stale saved frontier: rebuild from the leaf column, O(n) once.
-    this.frontier = new Frontier();
-    for (const row of this.db.prepare('SELECT leaf FROM events ORDER BY seq').iterate() as Iterable<{ leaf: Buffer }>) this.frontier.append(row.leaf);
+    this.frontier = f && f.size <= last.seq ? f : new Frontier();
+    const tail = this.db.prepare('SELECT leaf FROM events WHERE seq > ? ORDER BY seq').iterate(this.frontier.size) as Iterable<{ leaf: Buffer }>;
+    for (const row of tail) this.frontier.append(row.leaf);
     if (this.frontier.size !== last.seq) throw new Error(`audit log has gaps: ${this.frontier.size} events but last seq ${last.seq}`);
   }
 
@@ -162,7 +211,6 @@ class Writer {
       acks.push(this.insertBatch(b));
       events += b.events.length;
     }
-    this.putMeta.run('frontier', this.frontier.serialize());
     this.commitStmt.run();
     // strict: the acks (and so the callers' replies) wait for the sync that covers this commit.
     this.wal.committed(events, acks, this.seq);
@@ -185,7 +233,6 @@ class Writer {
     if (this.commitTimer) clearTimeout(this.commitTimer);
     this.commitTimer = null;
     if (!this.inTx) return;
-    this.putMeta.run('frontier', this.frontier.serialize());
     this.commitStmt.run();
     this.inTx = false;
     // batched: acks went out on acceptance; the window's promise is that this sync follows.
@@ -230,7 +277,10 @@ class Writer {
     const time = new Date().toISOString();
     const root = this.frontier.root();
     const note = signNote(checkpointBody(this.cfg.origin, this.seq, root, time), this.key.name, this.key.privateKey, this.key.publicKey);
+    this.begin.run();
     this.insCheckpoint.run(this.seq, root, time, note);
+    this.putMeta.run('frontier', this.frontier.serialize());
+    this.commitStmt.run();
     // Published only once durable: nobody should hold a checkpoint the disk may not have.
     this.wal.committed(0, [{ t: 'checkpoint', note }], this.seq);
     return note;
@@ -240,8 +290,12 @@ class Writer {
   private async close(): Promise<void> {
     if (!this.failed) {
       this.guard(() => {
-        this.signCheckpoint();
         this.stopTimers();
+        // A stopped gateway leaves a fully indexed log behind (a whole catch-up, if need be).
+        while (this.indexSessions()) {
+          // the next chunk
+        }
+        this.signCheckpoint();
       });
       await this.wal.idle();
       this.guard(() => {
@@ -260,7 +314,8 @@ class Writer {
     if (this.commitTimer) clearTimeout(this.commitTimer);
     if (this.checkpointTimer) clearInterval(this.checkpointTimer);
     if (this.statsTimer) clearInterval(this.statsTimer);
-    this.commitTimer = this.checkpointTimer = this.statsTimer = null;
+    if (this.sessionIndexTimer) clearInterval(this.sessionIndexTimer);
+    this.commitTimer = this.checkpointTimer = this.statsTimer = this.sessionIndexTimer = null;
   }
 
   /** Any store error is final: roll back, stop, tell the main thread (which fails closed). */

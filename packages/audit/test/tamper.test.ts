@@ -147,12 +147,26 @@ t.test('truncation below a trusted checkpoint (stored ones deleted too)', async 
   tamper(dir, (db) => {
     db.prepare('DELETE FROM events WHERE seq > 14').run();
     db.prepare('DELETE FROM checkpoints WHERE size > 14').run();
+    // The derived session index, cut to match (left alone, verifyLog names the cut: below).
+    db.prepare('DELETE FROM session_events WHERE seq > 14').run();
+    db.prepare("UPDATE meta SET value = CAST('14' AS BLOB) WHERE key = 'session_indexed'").run();
   });
   t.ok(verifyLog(dir).ok, 'without the trusted checkpoint a clean cut is undetectable');
   const r = verifyLog(dir, { checkpoint: cpN });
   t.notOk(r.ok);
   t.equal(r.firstBadSeq, 15);
   t.match(r.reason, /log truncated: the trusted checkpoint covers 20 events but the log has 14/);
+});
+
+t.test('a cut that leaves the session index behind is caught without a trusted checkpoint', async (t) => {
+  const { dir } = await build(t);
+  tamper(dir, (db) => {
+    db.prepare('DELETE FROM events WHERE seq > 14').run();
+    db.prepare('DELETE FROM checkpoints WHERE size > 14').run();
+  });
+  const r = verifyLog(dir);
+  t.notOk(r.ok);
+  t.match(r.reason, /session index claims to cover 20 events but the log has 14/);
 });
 
 t.test('a rewritten log (re-chained and re-signed) against a trusted checkpoint', async (t) => {

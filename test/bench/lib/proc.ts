@@ -42,13 +42,23 @@ export function cpuOfTree(pid: number): Cpu {
   let user = 0;
   let system = 0;
   for (const p of processTree(pid)) {
-    const stat = safeRead(`/proc/${p}/stat`);
-    if (!stat) continue;
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    user += (Number(f[11]) * 1e6) / CLK_TCK;
-    system += (Number(f[12]) * 1e6) / CLK_TCK;
+    const c = statCpu(`/proc/${p}/stat`);
+    user += c.user;
+    system += c.system;
   }
   return { user, system };
+}
+
+/** utime + stime of one thread of a process (the main thread's tid is the pid). */
+export function cpuOfThread(pid: number, tid: number): Cpu {
+  return statCpu(`/proc/${pid}/task/${tid}/stat`);
+}
+
+function statCpu(path: string): Cpu {
+  const stat = safeRead(path);
+  if (!stat) return { user: 0, system: 0 };
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { user: (Number(f[11]) * 1e6) / CLK_TCK, system: (Number(f[12]) * 1e6) / CLK_TCK };
 }
 
 export function cpuDelta(a: Cpu, b: Cpu): Cpu {
