@@ -4,7 +4,7 @@
  * units served, and latency), then a closed-loop run at saturation (throughput).
  */
 import type { LoadResult } from './pgbench.js';
-import { cpuDelta, cpuOfTree } from './proc.js';
+import { cpuDelta, cpuOfTree, mainThreadsOfTree } from './proc.js';
 import { round, type Latency } from './stats.js';
 
 export type Protocol = 'postgres' | 'http' | 'mysql';
@@ -20,6 +20,8 @@ export interface RunFigures {
   cpuUsPerUnit: number | null;
   userUsPerUnit: number | null;
   systemUsPerUnit: number | null;
+  /** Of cpuUsPerUnit, what threads other than the main thread(s) used (Gatehouse: audit writer, fsyncs). */
+  offMainUsPerUnit: number | null;
 }
 
 export interface TargetResult {
@@ -57,8 +59,10 @@ export interface LoadSpec<E> {
 
 async function measured(pid: number | null, load: () => Promise<LoadResult>): Promise<RunFigures> {
   const before = pid ? cpuOfTree(pid) : null;
+  const mainBefore = pid ? mainThreadsOfTree(pid) : null;
   const r = await load();
   const used = pid && before ? cpuDelta(before, cpuOfTree(pid)) : null;
+  const main = pid && mainBefore ? cpuDelta(mainBefore, mainThreadsOfTree(pid)) : null;
   const per = (us: number | undefined) => (us !== undefined && r.units ? round(us / r.units, 1) : null);
   return {
     units: r.units,
@@ -68,6 +72,7 @@ async function measured(pid: number | null, load: () => Promise<LoadResult>): Pr
     cpuUsPerUnit: used ? per(used.user + used.system) : null,
     userUsPerUnit: used ? per(used.user) : null,
     systemUsPerUnit: used ? per(used.system) : null,
+    offMainUsPerUnit: used && main ? per(Math.max(0, used.user + used.system - main.user - main.system)) : null,
   };
 }
 

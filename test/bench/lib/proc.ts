@@ -49,6 +49,21 @@ export function cpuOfTree(pid: number): Cpu {
   return { user, system };
 }
 
+/**
+ * utime + stime of the main threads of a process tree: what is left of cpuOfTree is the other
+ * threads' (for Gatehouse: the audit writer and libuv's thread pool, which runs its fsyncs).
+ */
+export function mainThreadsOfTree(pid: number): Cpu {
+  let user = 0;
+  let system = 0;
+  for (const p of processTree(pid)) {
+    const c = cpuOfThread(p, p);
+    user += c.user;
+    system += c.system;
+  }
+  return { user, system };
+}
+
 /** utime + stime of one thread of a process (the main thread's tid is the pid). */
 export function cpuOfThread(pid: number, tid: number): Cpu {
   return statCpu(`/proc/${pid}/task/${tid}/stat`);

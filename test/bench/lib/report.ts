@@ -22,6 +22,7 @@ export interface DerivedRow {
   cpuUsPerUnit: number | null;
   userUsPerUnit: number | null;
   systemUsPerUnit: number | null;
+  offMainUsPerUnit: number | null;
   cpuVsRelay: number | null;
   cpuVsPeer: number | null;
   latency: Latency;
@@ -63,6 +64,7 @@ export function derive(results: TargetResult[]): DerivedRow[] {
       cpuUsPerUnit: r.fixed.cpuUsPerUnit,
       userUsPerUnit: r.fixed.userUsPerUnit,
       systemUsPerUnit: r.fixed.systemUsPerUnit,
+      offMainUsPerUnit: r.fixed.offMainUsPerUnit,
       cpuVsRelay: r.kind === 'direct' ? null : ratio(r.fixed.cpuUsPerUnit, relay?.fixed.cpuUsPerUnit),
       cpuVsPeer: r.kind === 'direct' ? null : ratio(r.fixed.cpuUsPerUnit, peer?.fixed.cpuUsPerUnit),
       latency: l(r.fixed.latency),
@@ -81,19 +83,21 @@ const ms = (n: number) => cell(n, 3);
 
 export function mainTable(rows: DerivedRow[]): string {
   const head =
-    '| protocol | target | rate at fixed load /s | CPU µs/unit (user + sys) | CPU × relay | CPU × C peer | added p50 / p99 / p99.9 ms | saturation /s | × direct | × relay | × C peer | errors |\n' +
-    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n';
+    '| protocol | target | rate at fixed load /s | CPU µs/unit (user + sys) | of which off the main thread | CPU × relay | CPU × C peer | added p50 / p99 / p99.9 ms | saturation /s | × direct | × relay | × C peer | errors |\n' +
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n';
   return (
     head +
     rows
       .map((r) => {
         const cpu = r.cpuUsPerUnit === null ? '—' : `${cell(r.cpuUsPerUnit, 1)} (${cell(r.userUsPerUnit, 1)} + ${cell(r.systemUsPerUnit, 1)})`;
+        // Only Gatehouse has threads of its own off the data path (audit writer, fsyncs).
+        const offMain = r.kind === 'gatehouse' && r.offMainUsPerUnit !== null ? cell(r.offMainUsPerUnit, 1) : '—';
         const added = r.latencyAdded
           ? `${ms(r.latencyAdded.p50)} / ${ms(r.latencyAdded.p99)} / ${ms(r.latencyAdded.p999)}`
           : `(${ms(r.latency.p50)} / ${ms(r.latency.p99)} / ${ms(r.latency.p999)})`;
         // Under 90 % of the offered rate: the target saturated, and its "latency" is queueing.
         const sat = r.fixedRate < 0.9 * r.offeredRate ? ' ⚠' : '';
-        return `| ${r.protocol} | ${r.target} | ${cell(r.fixedRate)}${sat} | ${cpu} | ${x(r.cpuVsRelay)} | ${x(r.cpuVsPeer)} | ${added} | ${cell(r.saturationRate)} | ${x(r.vsDirect)} | ${x(r.vsRelay)} | ${x(r.vsPeer)} | ${r.errors} |`;
+        return `| ${r.protocol} | ${r.target} | ${cell(r.fixedRate)}${sat} | ${cpu} | ${offMain} | ${x(r.cpuVsRelay)} | ${x(r.cpuVsPeer)} | ${added} | ${cell(r.saturationRate)} | ${x(r.vsDirect)} | ${x(r.vsRelay)} | ${x(r.vsPeer)} | ${r.errors} |`;
       })
       .join('\n') +
     '\n'
