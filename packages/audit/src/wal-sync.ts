@@ -1,18 +1,19 @@
 /**
- * Pipelined group commit for the writer thread. SQLite runs with `synchronous = NORMAL`, so a
- * COMMIT writes its WAL frames without waiting for the disk; durability comes from here: one
- * `fdatasync` of the WAL file at a time, on libuv's thread pool, while the writer goes on
- * inserting and committing the next transactions. What a commit promised (the acks of a
- * strict batch, a signed checkpoint) is released only when a sync that *started after* that
- * commit has completed — so nothing is acknowledged before it is on disk, and the writer
- * thread never blocks on the disk. Decision 0105.
+ * The durability step of the writer's group commit. SQLite runs with `synchronous = NORMAL`,
+ * so a COMMIT writes its WAL frames without waiting for the disk; right after each commit the
+ * writer calls `committed()`, which fdatasyncs the WAL on the writer's own thread and only
+ * then releases what the commit promised (the acks of a strict batch, a signed checkpoint)
+ * and advances the durable mark. Appends that arrive during the sync wait in the message port
+ * and go into the next commit together — that is the group commit. Decision 0105: a sync on
+ * the thread pool, pipelined with the next commit, was measured and lost (a hand-off and two
+ * wake-ups per commit cost more CPU than the overlap won).
  *
  * Why the WAL alone: in WAL mode a transaction is durable once its frames are; SQLite itself
  * syncs the WAL before every checkpoint copies it into the database file (and the database
  * after), also under NORMAL. fsync is per file, not per descriptor, so our own read-only
  * descriptor of the WAL flushes the frames SQLite wrote through its own.
  */
-import { closeSync, existsSync, fdatasync, fdatasyncSync, openSync } from 'node:fs';
+import { closeSync, existsSync, fdatasyncSync, openSync } from 'node:fs';
 
 /** Latencies kept between two `takeStats()` calls (at most; older ones are only counted). */
 const MAX_SAMPLES = 4096;
@@ -28,15 +29,7 @@ export interface SyncStats {
 
 export class WalSync<T> {
   private fd = -1;
-  private running = false;
-  /** Something was committed since the running sync started. */
-  private dirty = false;
-  /** Released by the next sync to start. */
-  private waiting: T[] = [];
-  /** Highest seq committed so far, and the highest a completed sync covers. */
-  private committedSeq = 0;
   private durableSeq = 0;
-  private idleWaiters: Array<() => void> = [];
   private stats: SyncStats = { commits: 0, events: 0, syncs: 0, syncSeconds: 0, latencies: [] };
 
   constructor(
@@ -49,37 +42,34 @@ export class WalSync<T> {
     private readonly durable: (seq: number) => void = () => {},
   ) {}
 
-  /** A transaction of `events` events, the last with seq `lastSeq`, was committed; `items` wait for it to be durable. */
-  committed(events: number, items: readonly T[], lastSeq: number): void {
-    this.committedSeq = Math.max(this.committedSeq, lastSeq);
+  /**
+   * A transaction of `events` events, the last with seq `lastSeq`, was committed: sync the WAL,
+   * then release `items`. On a failed sync nothing is released and `failed` is told.
+   */
+  committed(events: number, items: T[], lastSeq: number): void {
     this.stats.commits++;
     this.stats.events += events;
-    for (const i of items) this.waiting.push(i);
-    this.dirty = true;
-    if (!this.running) this.start();
-  }
-
-  /** Everything committed so far made durable before returning (start-up and close). */
-  syncNow(): void {
-    if (this.running) throw new Error('WalSync.syncNow() while a sync is running: await idle() first');
-    if (!this.dirty) return;
     const fd = this.open();
-    const upTo = this.committedSeq;
-    const items = this.take();
-    if (fd >= 0) fdatasyncSync(fd);
-    this.advance(upTo);
-    this.release(items);
-  }
-
-  private advance(upTo: number): void {
-    if (upTo <= this.durableSeq) return;
-    this.durableSeq = upTo;
-    this.durable(upTo);
-  }
-
-  /** Resolves once no sync is running (pending items may remain; see syncNow). */
-  idle(): Promise<void> {
-    return this.running ? new Promise((resolve) => this.idleWaiters.push(resolve)) : Promise.resolve();
+    if (fd >= 0) {
+      const t0 = performance.now();
+      try {
+        fdatasyncSync(fd);
+      } catch (e) {
+        this.failed(e as Error);
+        return;
+      }
+      const s = (performance.now() - t0) / 1000;
+      this.stats.syncs++;
+      this.stats.syncSeconds += s;
+      if (this.stats.latencies.length < MAX_SAMPLES) this.stats.latencies.push(s);
+    }
+    // (No WAL file yet means nothing was ever written to one: nothing to sync.)
+    // The mark first: whoever an ack wakes may look at it.
+    if (lastSeq > this.durableSeq) {
+      this.durableSeq = lastSeq;
+      this.durable(lastSeq);
+    }
+    if (items.length) this.release(items);
   }
 
   takeStats(): SyncStats {
@@ -93,53 +83,9 @@ export class WalSync<T> {
     this.fd = -1;
   }
 
-  private take(): T[] {
-    const items = this.waiting;
-    this.waiting = [];
-    this.dirty = false;
-    return items;
-  }
-
   /** The WAL exists from the first commit on; SQLite keeps the same file until it closes. */
   private open(): number {
     if (this.fd < 0 && existsSync(this.walPath)) this.fd = openSync(this.walPath, 'r');
     return this.fd;
-  }
-
-  private start(): void {
-    const fd = this.open();
-    const upTo = this.committedSeq;
-    const items = this.take();
-    if (fd < 0) {
-      // Nothing was ever written to a WAL (cannot happen after a commit): nothing to sync.
-      this.advance(upTo);
-      this.release(items);
-      return;
-    }
-    this.running = true;
-    const t0 = performance.now();
-    fdatasync(fd, (e) => {
-      this.running = false;
-      if (e) {
-        this.failed(e);
-        this.wakeIdle();
-        return;
-      }
-      const s = (performance.now() - t0) / 1000;
-      this.stats.syncs++;
-      this.stats.syncSeconds += s;
-      if (this.stats.latencies.length < MAX_SAMPLES) this.stats.latencies.push(s);
-      // The mark first: whoever an ack wakes may look at it.
-      this.advance(upTo);
-      this.release(items);
-      if (this.dirty) this.start();
-      else this.wakeIdle();
-    });
-  }
-
-  private wakeIdle(): void {
-    const w = this.idleWaiters;
-    this.idleWaiters = [];
-    for (const f of w) f();
   }
 }

@@ -1,9 +1,9 @@
 /**
  * The writer: the only code that touches the audit store. It owns the DB connection, the
  * sequence, the hash chain and the Merkle frontier, so none of them needs a lock; the main
- * thread only posts batches. Inserts and commits are synchronous by design — this thread
- * is the one place where blocking costs no caller latency — except the fsync, which runs on
- * the thread pool (WalSync) so that inserting the next batch never waits for the disk.
+ * thread only posts batches. Inserts, commits and the fsync after each commit (WalSync) are
+ * synchronous by design: this thread is the one place where blocking costs no caller latency,
+ * and appends that arrive while it blocks go into the next commit together.
  */
 import { mkdirSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
@@ -69,8 +69,8 @@ class Writer {
     this.db = new Database(dbPath(cfg.dataDir));
     const mode = this.db.pragma('journal_mode = WAL', { simple: true });
     if (mode !== 'wal') throw new Error(`cannot put the audit store in WAL mode (got ${String(mode)})`);
-    // NORMAL: a COMMIT does not wait for the disk; WalSync fsyncs the WAL on the thread
-    // pool and releases what each commit promised once it is durable (decision 0105).
+    // NORMAL: a COMMIT does not wait for the disk; WalSync fsyncs the WAL right after it and
+    // only then releases what the commit promised (decision 0105).
     this.db.pragma('synchronous = NORMAL');
     this.wal = new WalSync<FromWorker>(
       `${dbPath(cfg.dataDir)}-wal`,
@@ -195,7 +195,7 @@ class Writer {
       this.guard(() => this.drain());
       this.post({ t: 'size', id: m.id, size: this.seq });
     } else if (m.t === 'close') {
-      void this.close();
+      this.close();
     }
   }
 
@@ -287,7 +287,7 @@ class Writer {
   }
 
   /** Final commit and checkpoint, made durable before the store closes. */
-  private async close(): Promise<void> {
+  private close(): void {
     if (!this.failed) {
       this.guard(() => {
         this.stopTimers();
@@ -297,9 +297,7 @@ class Writer {
         }
         this.signCheckpoint();
       });
-      await this.wal.idle();
       this.guard(() => {
-        this.wal.syncNow();
         this.postStats();
         this.wal.close();
         this.durable.close();

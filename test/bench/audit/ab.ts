@@ -69,7 +69,7 @@ console.log(
     p50Ms: at(0.5),
     p99Ms: at(0.99),
     cpuUsPerEvent: Number(((cpu.user + cpu.system) / N).toFixed(1)),
-    // The writer thread and the thread pool (its fsyncs): everything but the appenders' thread.
+    // The writer thread (with its fsyncs) and helpers: everything but the appenders' thread.
     offMainUsPerEvent: Number(((cpu.user + cpu.system - mainUs) / N).toFixed(1)),
   }),
 );

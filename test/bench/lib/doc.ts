@@ -80,7 +80,7 @@ ${checks}
   gateway workers) from \`/proc/PID/stat\`, over the fixed-rate run, divided by the units served. Each proxy is its
   own process (Gatehouse: \`node gateway/bin/gatehouse.js start -c …\`), started fresh for its target and warmed for
   ${c.warmSeconds} s first. "Of which off the main thread" is what Gatehouse's other threads used — the audit
-  writer and libuv's thread pool, which runs the writer's fsyncs (\`/proc/PID/task/TID/stat\`, every process's
+  writer with its fsyncs, libuv's thread pool, V8's helper threads (\`/proc/PID/task/TID/stat\`, every process's
   main thread subtracted): the main thread alone is what compares with the bare relay's single thread.
 - **Latency**: pgbench's per-transaction log (service time: \`-R\` schedule lag left out), wrk's Lua \`done()\`
   percentiles (wrk times from the write, so its pacing delay is not counted), sysbench's histogram.

@@ -51,7 +51,7 @@ export function cpuOfTree(pid: number): Cpu {
 
 /**
  * utime + stime of the main threads of a process tree: what is left of cpuOfTree is the other
- * threads' (for Gatehouse: the audit writer and libuv's thread pool, which runs its fsyncs).
+ * threads' (for Gatehouse: the audit writer with its fsyncs, the thread pool, V8's helpers).
  */
 export function mainThreadsOfTree(pid: number): Cpu {
   let user = 0;
