@@ -71,9 +71,11 @@ export async function groupCommitSuite(cfg: BenchConfig, log: (s: string) => voi
     const windows: { clients: number; t0: number; t1: number; events: number; m0: MetricSample | null; m1: MetricSample | null; r: Awaited<ReturnType<typeof pgbench>> }[] = [];
     try {
       await pgbench(endpoint, { clients: 8, seconds: Math.max(1, cfg.warmSeconds) });
-      // 128 clients connecting through the gateway take a while on a loaded machine: at least 2 s per run.
-      const seconds = Math.max(2, cfg.seconds);
       for (const clients of cfg.groupCommitClients) {
+        // pgbench's -T clock runs while its clients connect, and pgbench prints no rate at all
+        // for a run that processed nothing: 128 strict logins through the gateway (each a
+        // session.start fsync) take seconds on a loaded machine, so give large runs longer.
+        const seconds = Math.max(clients >= 64 ? 5 : 2, cfg.seconds);
         // The writer reports its counters once a second: scrape in an idle gap so each window is exact.
         if (useMetrics) await sleep(1200);
         log(`group-commit: ${clients} clients`);
