@@ -18,6 +18,8 @@ import { approvalsApi, isApprovalsPath } from './approvals-api.js';
 import type { ApprovalService } from '@gatehouse/approvals';
 import { createConsole } from './console/index.js';
 import { AdminError, problemOf } from './problems.js';
+import type { WorkerView } from './cluster/pool.js';
+import { AggregatorRegistry, type Registry } from 'prom-client';
 
 export interface AdminDeps {
   config: GatehouseConfig;
@@ -30,6 +32,11 @@ export interface AdminDeps {
   approvals?: ApprovalService | null;
   /** Every gateway's sessions (`approvals.store: postgres`); null when there is no shared store. */
   directory?: SharedSessionDirectory | null;
+  /**
+   * Connection workers (`workers:` above 1): /healthz reports each, /metrics sums their
+   * registries with this process's at scrape time. Then `connectors` is empty here.
+   */
+  workers?: WorkerView | null;
 }
 
 type Role = ReturnType<typeof roleOf>[number];
@@ -125,8 +132,6 @@ export async function startAdminServer(deps: AdminDeps): Promise<AdminServer> {
 
   const handler: RequestListener = (req, res) => {
     const url = new URL(req.url ?? '/', 'http://admin');
-    if (url.pathname === '/healthz') return health(res);
-    if (url.pathname === '/metrics') return void sendMetrics(res);
     const fail = (e: unknown) => {
       const known = e instanceof AdminError;
       if (!known) logger.error({ err: (e as Error).message, path: url.pathname }, 'admin API error');
@@ -134,24 +139,54 @@ export async function startAdminServer(deps: AdminDeps): Promise<AdminServer> {
       if (res.headersSent) return void res.destroy();
       sendText(res, p.status, problemBody(p), PROBLEM_MEDIA_TYPE);
     };
+    if (url.pathname === '/healthz') return void health(res).catch(fail);
+    if (url.pathname === '/metrics') return void sendMetrics(res).catch(fail);
     if (webConsole && (url.pathname === '/ui' || url.pathname.startsWith('/ui/'))) return void webConsole.handle(req, res, url, requireRole).catch(fail);
     if (isApprovalsPath(url.pathname)) return void approvals(req, res, url).catch(fail);
     route(req, url).then((body) => send(res, 200, body), fail);
   };
   const options: ServerOptions = { requestTimeout: 15_000, headersTimeout: 10_000, maxHeaderSize: 16 * 1024 };
 
-  function health(res: ServerResponse) {
+  async function health(res: ServerResponse) {
     const failure = audit.failure;
-    send(res, failure ? 503 : 200, {
-      status: failure ? 'failing' : 'ok',
+    let connectors = Object.fromEntries(deps.connectors.map((c) => [c.name, { type: c.type, connections: c.connections }]));
+    let workers: Awaited<ReturnType<WorkerView['report']>> | null = null;
+    if (deps.workers) {
+      workers = await deps.workers.report();
+      const open = (name: string) => workers!.reduce((n, w) => n + (w.report?.connections[name] ?? 0), 0);
+      connectors = Object.fromEntries(config.connectors.map((c) => [c.name, { type: c.type, connections: open(c.name) }]));
+    }
+    // A worker that does not answer, or refuses work, is a failing gateway for its callers.
+    const workerDown = workers?.some((w) => w.report === null || w.report.failure !== null) ?? false;
+    send(res, failure || workerDown ? 503 : 200, {
+      status: failure || workerDown ? 'failing' : 'ok',
       audit: failure ? { status: 'failing', error: failure.message } : { status: 'ok', durability: audit.durability },
-      connectors: Object.fromEntries(deps.connectors.map((c) => [c.name, { type: c.type, connections: c.connections }])),
+      connectors,
+      ...(workers
+        ? {
+            workers: workers.map((w) => ({
+              index: w.index,
+              pid: w.pid,
+              status: w.report === null ? 'unreachable' : w.report.failure !== null ? 'failing' : 'ok',
+              ...(w.report ? { connections: w.report.connections } : {}),
+              ...(w.error ? { error: w.error } : w.report?.failure ? { error: w.report.failure } : {}),
+            })),
+          }
+        : {}),
     });
   }
 
+  /** With workers, every worker's registry is summed with this one's; a worker that does not answer fails the scrape (a partial sum would look like counters going back). */
   async function sendMetrics(res: ServerResponse) {
-    const body = await metrics.registry.metrics();
-    res.writeHead(200, { 'content-type': metrics.registry.contentType });
+    let registry: Registry = metrics.registry;
+    if (deps.workers) {
+      const all = await deps.workers.metrics().catch((e: Error) => {
+        throw new AdminError(503, `metrics incomplete: ${e.message}`);
+      });
+      registry = AggregatorRegistry.aggregate([await metrics.registry.getMetricsAsJSON(), ...all]);
+    }
+    const body = await registry.metrics();
+    res.writeHead(200, { 'content-type': registry.contentType });
     res.end(body);
   }
 

@@ -5,12 +5,13 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { parseArgs } from 'node:util';
-import { loadConfig, type GatehouseConfig } from '@gatehouse/core';
+import { loadConfig, resolveWorkers, type GatehouseConfig } from '@gatehouse/core';
 import { iterateEvents, proveInclusion, readLatestCheckpoint, readVerifierKey, verifyLog, verifyProofBundle, type ProofBundle } from '@gatehouse/audit';
 import { listAsciicasts, readAsciicast, readRecording } from '@gatehouse/recording';
 import { compareLocal, redactUrl, startAgent, verifyCentral } from '@gatehouse/agent';
 import { connectorModules } from './connectors.js';
 import { startGateway } from './gateway.js';
+import { startCluster } from './cluster/primary.js';
 import { approvalsCommand, APPROVALS_USAGE } from './approvals-cli.js';
 
 const USAGE = `usage: gatehouse <command> [options]
@@ -73,11 +74,15 @@ async function start(argv: string[]): Promise<number> {
   // A file-size limit (RLIMIT_FSIZE) must reach the audit writer as a write error, so that
   // it fails closed with a message, instead of the signal killing the gateway mid-stream.
   process.on('SIGXFSZ', () => {});
-  const gw = await startGateway(cfg, { connectors: connectorModules });
-  gw.logger.info({ admin: gw.admin, dataDir: cfg.data_dir }, 'admin API listening');
+  // workers: 1 (the default) is the single process, exactly as before; above 1 this process
+  // becomes the primary of connection workers (gateway/src/cluster).
+  const workers = resolveWorkers(cfg.workers);
+  const gw = workers > 1 ? await startCluster(cfg, { workers }) : await startGateway(cfg, { connectors: connectorModules });
+  gw.logger.info({ admin: gw.admin, dataDir: cfg.data_dir, workers }, 'admin API listening');
   gw.logger.info({ verifierKey: gw.verifierKey }, 'audit checkpoints are signed with this key');
   out(`gatehouse: admin on ${gw.adminUrl}`);
   for (const [name, addr] of gw.addresses) out(`gatehouse: connector ${name} on ${addr}`);
+  for (const w of gw.workers?.() ?? []) out(`gatehouse: worker ${w.index} pid ${w.pid}`);
   out(`gatehouse: audit checkpoint key ${gw.verifierKey}`);
   const signal = await Promise.race([once(process, 'SIGTERM').then(() => 'SIGTERM'), once(process, 'SIGINT').then(() => 'SIGINT')]);
   gw.logger.info({ signal }, 'shutting down: draining connections, flushing the audit log');

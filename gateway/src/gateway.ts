@@ -5,7 +5,22 @@
  * so a bad rule or expression stops the start instead of failing on the first caller.
  */
 import { mkdirSync } from 'node:fs';
-import { Session, type Connector, type ConnectorModule, type GatehouseConfig, type Logger, type SessionServices } from '@gatehouse/core';
+import {
+  Session,
+  type AuditSink,
+  type Authenticator,
+  type Connector,
+  type ConnectorConfig,
+  type ConnectorModule,
+  type GatehouseConfig,
+  type Logger,
+  type MaskingEngine,
+  type PolicyEngine,
+  type Recorder,
+  type SessionDirectory,
+  type SessionMetrics,
+  type SessionServices,
+} from '@gatehouse/core';
 import { openAuditLog, type AuditLog } from '@gatehouse/audit';
 import { createAuthenticator } from '@gatehouse/identity';
 import { compilePolicy } from '@gatehouse/policy';
@@ -46,6 +61,8 @@ export interface Gateway {
   logger: Logger;
   /** The approvals service (null when no connector has a review block and the store is not shared). */
   approvals: ApprovalService | null;
+  /** With `workers:` above 1, the connection worker processes (index and pid); else absent. */
+  workers?: () => readonly { index: number; pid: number }[];
   /** Stop accepting, drain connections for up to `drainMs`, flush and sign the audit log. */
   stop(drainMs?: number): Promise<void>;
 }
@@ -54,11 +71,20 @@ export class StartupError extends Error {
   override name = 'StartupError';
 }
 
-export async function startGateway(config: GatehouseConfig, opts: GatewayOptions = {}): Promise<Gateway> {
-  const logger = opts.logger ?? createLogger(opts.logLevel ?? config.log.level);
-  mkdirSync(config.data_dir, { recursive: true, mode: 0o700 });
+/** One configured connector, its module, and its rules and masks compiled. */
+export interface ReadyConnector {
+  config: ConnectorConfig;
+  module: ConnectorModule;
+  policy: PolicyEngine;
+  masking: MaskingEngine;
+}
 
-  const modules = new Map((opts.connectors ?? connectorModules).map((m) => [m.type, m]));
+/**
+ * Everything that can fail before a socket opens: each type's module prepared once (e.g. the
+ * SQL parser), every rule and mask compiled (masking.key is created here when missing).
+ */
+export async function compileConnectors(config: GatehouseConfig, moduleList: readonly ConnectorModule[]): Promise<ReadyConnector[]> {
+  const modules = new Map(moduleList.map((m) => [m.type, m]));
   const compiled = config.connectors.map((c) => {
     // The loader refuses unknown types; this guards a config loaded with other modules.
     const module = modules.get(c.type);
@@ -68,13 +94,65 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
   // Once per type in use, before anything is compiled against it (e.g. the SQL parser).
   for (const m of new Set(compiled.map((c) => c.module))) await m.prepare?.();
   const hashKey = loadOrCreateSecret(config.data_dir, 'masking.key');
-  const ready = compiled.map(({ config: c, module }) => {
+  return compiled.map(({ config: c, module }) => {
     const policy = compilePolicy(c.rules, { connectorType: c.type });
     if (!policy.ok) throw new StartupError(`connector "${c.name}": ${policy.error.message}`);
     const masking = compileMasking(c.masking, { hashKey });
     if (!masking.ok) throw new StartupError(`connector "${c.name}": ${masking.error.message}`);
     return { config: c, module, policy: policy.value, masking: masking.value };
   });
+}
+
+/** The engines every connector's Sessions share (one set per process). */
+export interface SharedServices {
+  audit: AuditSink;
+  authenticator: Authenticator;
+  recorder: Recorder | null;
+  metrics: SessionMetrics | null;
+  logger: Logger;
+  approvals: ApprovalService | null;
+  directory: SessionDirectory | null;
+}
+
+/**
+ * Create and start each connector with a Session factory over `shared`; every connector
+ * created is pushed to `into` (so the caller can stop them if a later one fails). Resolves
+ * with connector name → bound host:port.
+ */
+export async function startConnectors(config: GatehouseConfig, ready: readonly ReadyConnector[], shared: SharedServices, into: Connector[]): Promise<Map<string, string>> {
+  const addresses = new Map<string, string>();
+  for (const c of ready) {
+    const services: SessionServices = {
+      connector: { name: c.config.name, type: c.config.type },
+      allow: c.config.allow,
+      audit: shared.audit,
+      authenticator: shared.authenticator,
+      policy: c.policy,
+      masking: c.masking,
+      recorder: shared.recorder,
+      metrics: shared.metrics,
+      logger: shared.logger.child({ connector: c.config.name }),
+      approvals: shared.approvals,
+      review: c.config.review ? reviewPolicy(c.config.review) : null,
+      directory: shared.directory,
+    };
+    const connector = c.module.create({
+      config: c.config,
+      dataDir: config.data_dir,
+      logger: services.logger,
+      openSession: (peer) => new Session(services, peer),
+    });
+    into.push(connector);
+    addresses.set(c.config.name, await connector.start());
+  }
+  return addresses;
+}
+
+export async function startGateway(config: GatehouseConfig, opts: GatewayOptions = {}): Promise<Gateway> {
+  const logger = opts.logger ?? createLogger(opts.logLevel ?? config.log.level);
+  mkdirSync(config.data_dir, { recursive: true, mode: 0o700 });
+
+  const ready = await compileConnectors(config, opts.connectors ?? connectorModules);
 
   const audit = await openAuditLog({
     dataDir: config.data_dir,
@@ -109,30 +187,8 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
     approvals = await openApprovals(config, { audit, logger, ...opts.approvals });
     // The deployment's shared PostgreSQL also lists every gateway's sessions.
     if (config.approvals?.store === 'postgres') directory = await openSessionDirectory(config.approvals.postgres_url!, config.gateway_id, logger);
-    for (const c of ready) {
-      const services: SessionServices = {
-        connector: { name: c.config.name, type: c.config.type },
-        allow: c.config.allow,
-        audit,
-        authenticator,
-        policy: c.policy,
-        masking: c.masking,
-        recorder,
-        metrics,
-        logger: logger.child({ connector: c.config.name }),
-        approvals,
-        review: c.config.review ? reviewPolicy(c.config.review) : null,
-        directory,
-      };
-      const connector = c.module.create({
-        config: c.config,
-        dataDir: config.data_dir,
-        logger: services.logger,
-        openSession: (peer) => new Session(services, peer),
-      });
-      connectors.push(connector);
-      addresses.set(c.config.name, await connector.start());
-    }
+    const started = await startConnectors(config, ready, { audit, authenticator, recorder, metrics, logger, approvals, directory }, connectors);
+    for (const [name, address] of started) addresses.set(name, address);
     admin = await startAdminServer({ config, audit, authenticator, metrics, logger: logger.child({ component: 'admin' }), connectors, approvals, directory });
   } catch (e) {
     await teardown(0);

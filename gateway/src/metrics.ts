@@ -8,8 +8,12 @@ export interface GatewayMetrics extends SessionMetrics {
   registry: Registry;
 }
 
-/** The audit log's state is read at each scrape, so the gauges can never disagree with /healthz. */
-export function createMetrics(audit: Pick<AuditLog, 'failure' | 'stats' | 'onSyncLatency'>): GatewayMetrics {
+/**
+ * The audit log's state is read at each scrape, so the gauges can never disagree with /healthz.
+ * `audit` null: a connection worker, whose audit log is the primary's (the primary adds the
+ * audit series when it aggregates the workers' registries at scrape time).
+ */
+export function createMetrics(audit: Pick<AuditLog, 'failure' | 'stats' | 'onSyncLatency'> | null): GatewayMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'gatehouse_process_' });
   const sessions = new Gauge({ name: 'gatehouse_sessions_open', help: 'Open authenticated sessions', labelNames: ['connector'], registers: [registry] });
@@ -18,15 +22,17 @@ export function createMetrics(audit: Pick<AuditLog, 'failure' | 'stats' | 'onSyn
   const units = new UnitMetrics();
   registry.registerMetric(units.counter());
   registry.registerMetric(units.histogram());
-  new Gauge({
-    name: 'gatehouse_audit_failed',
-    help: '1 when the audit log cannot write (work is refused)',
-    registers: [registry],
-    collect() {
-      this.set(audit.failure !== null ? 1 : 0);
-    },
-  });
-  auditWriterMetrics(registry, audit);
+  if (audit) {
+    new Gauge({
+      name: 'gatehouse_audit_failed',
+      help: '1 when the audit log cannot write (work is refused)',
+      registers: [registry],
+      collect() {
+        this.set(audit.failure !== null ? 1 : 0);
+      },
+    });
+    auditWriterMetrics(registry, audit);
+  }
   return {
     registry,
     sessionOpened: (c) => {

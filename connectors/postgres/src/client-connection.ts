@@ -14,7 +14,7 @@ import { FrameReader } from './frame-reader.js';
 import { Relay } from './relay.js';
 import type { ServerTls } from '@gatehouse/connector-kit';
 import { negotiateStartup } from './startup.js';
-import { connectUpstream, sendCancel, type UpstreamTarget } from './upstream.js';
+import { connectUpstream, type UpstreamTarget } from './upstream.js';
 import { authenticationCleartextPassword, authenticationOk, backendKeyData, errorResponse, F, negotiateProtocolVersion, readyForQuery, Reader } from './wire.js';
 
 export interface ClientDeps {
@@ -26,6 +26,8 @@ export interface ClientDeps {
   byGroup: { groups: string[]; target: UpstreamTarget }[];
   catalog: Catalog;
   cancelKeys: CancelKeys;
+  /** Serve a CancelRequest (here, or in the worker that issued the key). */
+  cancel(pid: number, secret: number): Promise<void>;
   log: Logger;
   openSession(peer: PeerInfo): Session;
   /** The Relay took over; `onClose` fires when the session has ended. */
@@ -66,9 +68,8 @@ export async function handleClient(raw: Socket, d: ClientDeps): Promise<void> {
   try {
     const s = await negotiateStartup(raw, d.tls);
     if (s.kind === 'cancel') {
-      const key = d.cancelKeys.lookup(s.pid, s.secret);
       raw.destroy();
-      if (key) await sendCancel(d.upstream, key.pid, key.secret, cfg.startup_timeout);
+      await d.cancel(s.pid, s.secret);
       return;
     }
     socket = s.socket;

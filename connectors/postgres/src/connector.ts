@@ -7,13 +7,19 @@ import { createServer, type Socket } from 'node:net';
 import { ConnectorServer, loadTls, ServerTls } from '@gatehouse/connector-kit';
 import { type Connector, type ConnectorContext, type ConnectorFactory } from '@gatehouse/core';
 import type { PostgresConnectorConfig } from './config.js';
-import { CancelKeys } from './cancel-keys.js';
+import { CancelKeys, type CancelRouting } from './cancel-keys.js';
 import { Catalog } from './catalog.js';
 import { handleClient } from './client-connection.js';
 import type { Relay } from './relay.js';
-import type { UpstreamTarget } from './upstream.js';
+import { sendCancel, type UpstreamTarget } from './upstream.js';
 
 export const createPostgresConnector: ConnectorFactory<PostgresConnectorConfig> = (ctx) => new PostgresConnector(ctx);
+
+/** The factory for a connection worker: cancel keys carry the worker's index (see cancel-keys.ts). */
+export const routedPostgresConnector =
+  (routing: CancelRouting): ConnectorFactory<PostgresConnectorConfig> =>
+  (ctx) =>
+    new PostgresConnector(ctx, routing);
 
 class PostgresConnector implements Connector {
   readonly name: string;
@@ -21,10 +27,14 @@ class PostgresConnector implements Connector {
   private listener: ConnectorServer | null = null;
   /** Sessions that reached the relay: ended by stop() when the drain time is up. */
   private readonly relays = new Set<Relay>();
-  private readonly cancelKeys = new CancelKeys();
+  private readonly cancelKeys: CancelKeys;
 
-  constructor(private readonly ctx: ConnectorContext<PostgresConnectorConfig>) {
+  constructor(
+    private readonly ctx: ConnectorContext<PostgresConnectorConfig>,
+    private readonly routing: CancelRouting | null = null,
+  ) {
     this.name = ctx.config.name;
+    this.cancelKeys = new CancelKeys(routing?.index ?? null);
   }
 
   get connections(): number {
@@ -51,6 +61,15 @@ class PostgresConnector implements Connector {
     const byGroup = cfg.upstream.by_group.map((g) => ({ groups: g.groups, target: { ...upstream, user: g.user, password: g.password, scramCache: new Map() } }));
     // Read with the connector's own credential: it must see every relation a caller can.
     const catalog = new Catalog(upstream, cfg.startup_timeout, log);
+    // A CancelRequest is answered by nobody (as PostgreSQL does); one for a key another
+    // worker issued goes to that worker, which checks the secret.
+    const cancel = async (pid: number, secret: number) => {
+      const owner = this.cancelKeys.foreignOwner(pid);
+      if (owner !== null && this.routing) return this.routing.forward(cfg.name, owner, pid, secret);
+      const key = this.cancelKeys.lookup(pid, secret);
+      if (key) await sendCancel(upstream, key.pid, key.secret, cfg.startup_timeout);
+    };
+    this.routing?.serve(cfg.name, cancel);
     const server = createServer({ noDelay: true, pauseOnConnect: true });
     const listener = new ConnectorServer(server, log);
     server.on('connection', (socket: Socket) => {
@@ -64,6 +83,7 @@ class PostgresConnector implements Connector {
             byGroup,
             catalog,
             cancelKeys: this.cancelKeys,
+            cancel,
             log,
             openSession: (peer) => this.ctx.openSession(peer),
             onRelay: (r) => this.relays.add(r),

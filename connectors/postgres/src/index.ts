@@ -4,8 +4,9 @@
  */
 import type { ConnectorModule } from '@gatehouse/core';
 import { initSqlParser } from '@gatehouse/policy';
-import { createPostgresConnector } from './connector.js';
+import { createPostgresConnector, routedPostgresConnector } from './connector.js';
 import type { PostgresConnectorConfig } from './config.js';
+import type { CancelRouting } from './cancel-keys.js';
 import { checkPostgresConfig, postgresSchema } from './schema.js';
 
 /** `type: postgres`: its config keys and its factory, registered by the host (gateway, CLI). */
@@ -18,6 +19,14 @@ export const postgresConnector: ConnectorModule<PostgresConnectorConfig> = {
   create: createPostgresConnector,
 };
 
+/**
+ * `type: postgres` in a connection worker: the same module, with cancel keys that name the
+ * worker that issued them and CancelRequests forwarded to it (gateway/src/cluster).
+ */
+export function postgresConnectorRouted(routing: CancelRouting): ConnectorModule<PostgresConnectorConfig> {
+  return { ...postgresConnector, create: routedPostgresConnector(routing) };
+}
+
 export { createPostgresConnector };
 export type { PostgresConnectorConfig, PostgresUpstream, PostgresGroupLogin } from './config.js';
 export { postgresSchema, checkPostgresConfig } from './schema.js';
@@ -26,5 +35,5 @@ export { maskDataRow, readRowDescription, sampleRow, commandRows, type ResultSha
 export { binaryToText } from './binary-text.js';
 export { raiseSql } from './deny.js';
 export { bindParams, readBind, readParse, readQuery } from './frontend.js';
-export { CancelKeys } from './cancel-keys.js';
+export { CancelKeys, MAX_OWNER, type CancelRouting } from './cancel-keys.js';
 export { ScramClient } from './scram.js';

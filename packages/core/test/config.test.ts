@@ -2,7 +2,17 @@ import t from 'tap';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { address, duration, loadConfig, parseConfig as parseWith, parseDuration, type ConnectorConfig, type ConnectorModule, type ParseOptions } from '../src/index.js';
+import {
+  address,
+  duration,
+  loadConfig,
+  parseConfig as parseWith,
+  parseDuration,
+  resolveWorkers,
+  type ConnectorConfig,
+  type ConnectorModule,
+  type ParseOptions,
+} from '../src/index.js';
 
 /** A connector module of the kind a protocol package registers (core cannot import a real one). */
 interface FakeConfig extends ConnectorConfig {
@@ -265,4 +275,31 @@ t.test('identity keys that would be ignored are refused', async (t) => {
   t.match(refused(t, 'data_dir: x\nidentity:\n  roles:\n    admin: {}\n'), /^g\.yaml:4: identity\.roles\.admin: names nobody: give groups or subjects$/);
   t.match(refused(t, 'data_dir: x\nidentity:\n  roles:\n    auditor: { groups: [] }\n'), /identity\.roles\.auditor\.groups: must NOT have fewer than 1 items/);
   t.match(refused(t, MINIMAL.replace('allow: [ { groups: [payments] } ]', 'allow: [ {} ]')), /^g\.yaml:8: connectors\[0\]\.allow\[0\]: names nobody/);
+});
+
+t.test('workers: auto or 1..256, default 1; a review held on the SQLite approvals store is refused with workers', async (t) => {
+  const one = parseWith('data_dir: x\n', 'g.yaml');
+  t.equal(one.ok && one.value.workers, 1, 'default: one process, as before');
+  for (const v of ['auto', '1', '2', '256']) {
+    const r = parseWith(`data_dir: x\nworkers: ${v}\n`, 'g.yaml');
+    t.equal(r.ok && r.value.workers, v === 'auto' ? 'auto' : Number(v), `workers: ${v} loads`);
+  }
+  for (const v of ['0', '257', '-1', '1.5', 'many', '"2"', '[2]', 'null']) {
+    t.match(refused(t, `data_dir: x\nworkers: ${v}\n`), /^g\.yaml:2: workers: must be auto or an integer from 1 to 256$/, `workers: ${v} is refused`);
+  }
+  t.equal(resolveWorkers('auto', 6), 6, 'auto: one per core');
+  t.equal(resolveWorkers('auto', 1000), 256, 'auto is capped');
+  t.equal(resolveWorkers(3, 64), 3);
+  t.equal(resolveWorkers(undefined, 64), 1, 'absent (a hand-built config): one');
+
+  const reviewed = (workers: string, approvals = '') =>
+    MINIMAL.replace('action: deny', 'action: review').replace('    startup_timeout: 5m\n', '    review: { reviewers: { groups: [dba] } }\n') + `workers: ${workers}\n${approvals}`;
+  t.match(refused(t, reviewed('2')), /workers: workers: 2 cannot hold reviewed units with approvals\.store: sqlite \(connector "payments-db"/);
+  t.match(refused(t, reviewed('auto')), /workers: workers: auto cannot hold reviewed units/, 'auto is refused too: the file must not depend on the host');
+  t.ok(parseConfig(reviewed('1'), 'g.yaml', { env: { PG_PASSWORD: 'x' } }).ok, 'one process holds reviews on SQLite as before');
+  t.ok(
+    parseConfig(reviewed('4', 'approvals: { store: postgres, postgres_url: "postgres://h/db" }\n'), 'g.yaml', { env: { PG_PASSWORD: 'x' } }).ok,
+    'the shared PostgreSQL store serves workers',
+  );
+  t.ok(parseConfig(MINIMAL + 'workers: 4\n', 'g.yaml', { env: { PG_PASSWORD: 'x' } }).ok, 'no review block: nothing held in a process');
 });

@@ -8,8 +8,12 @@
  * this one also has full mode with batched audit.)
  *
  * Run after `npx tsc -b test`: node test/dist/bench/postgres/cpu.js
- * Env: CPU_RATE (default 2500), CPU_SECONDS (default 10), CPU_CLIENTS (default 8),
- * CPU_TARGETS (default relay,pgbouncer,passthrough,full,full-strict), CPU_MODE (pgbench -M, prepared).
+ * Env: CPU_RATE (default 2500; 0: closed loop, as fast as it goes — throughput at
+ * saturation), CPU_SECONDS (default 10), CPU_CLIENTS (default 8), CPU_TARGETS (default
+ * relay,pgbouncer,passthrough,full,full-strict), CPU_MODE (pgbench -M, prepared).
+ * A Gatehouse target with a `-wN` suffix (`passthrough-w2`, `full-strict-w4`) runs with
+ * `workers: N` (connection workers; its CPU is the primary's and every worker's).
+ * BENCH_PIN_LOADGEN=CPUS pins pgbench with taskset (test/bench/lib/proc.ts).
  */
 import { TOKENS } from '../../lib/gateway.js';
 import { createTestDb } from '../../e2e/postgres/pg-env.js';
@@ -37,6 +41,17 @@ interface Row {
   latencyP50Ms: number;
 }
 
+/**
+ * The `audit:` value of a Gatehouse target, and `workers: N` for a `-wN` target (the bench
+ * harness writes top-level keys it knows; this one rides on the line after `audit:`).
+ */
+function auditAndWorkers(name: string): string {
+  const workers = /-w(\d+)$/.exec(name)?.[1];
+  const base = name.replace(/-w\d+$/, '');
+  const audit = base.endsWith('strict') ? '{ durability: strict }' : '{ durability: batched, window_ms: 5 }';
+  return workers ? `${audit}\nworkers: ${workers}` : audit;
+}
+
 async function main() {
   const db = await createTestDb('cpu');
   await pgInit(db, 1);
@@ -51,14 +66,14 @@ async function main() {
             ? await startPgbouncer(db).then((b) => ({ ...b, endpoint: { ...direct, port: b.port, password: '' } }))
             : await startGatehouse({
                 connectors: pgConnectorYaml(db, name.startsWith('full') ? 'full' : 'passthrough'),
-                audit: name.endsWith('strict') ? '{ durability: strict }' : '{ durability: batched, window_ms: 5 }',
+                audit: auditAndWorkers(name),
                 env: { PG_PASSWORD: db.password },
               }).then((g) => ({ pid: g.pid, stop: () => g.stop(), endpoint: { ...g.address('pg'), user: 'bench', password: TOKENS.billing, database: db.database } }));
       try {
         // Warm up (JIT, caches, connections), then measure.
         await pgbench(t.endpoint, { clients: CLIENTS, seconds: 1, mode: MODE });
         const before = cpuOfTree(t.pid);
-        const r = await pgbench(t.endpoint, { clients: CLIENTS, seconds: SECONDS, rate: RATE, mode: MODE });
+        const r = await pgbench(t.endpoint, { clients: CLIENTS, seconds: SECONDS, ...(RATE > 0 ? { rate: RATE } : {}), mode: MODE });
         const used = cpuDelta(before, cpuOfTree(t.pid));
         const per = (us: number) => Math.round((us / r.units) * 10) / 10;
         rows.push({

@@ -9,6 +9,7 @@ import { Ajv, type ErrorObject } from 'ajv';
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node } from 'yaml';
 import { buildConfigSchema } from './schema.js';
 import { checkApprovals } from './check-approvals.js';
+import { checkWorkers, isWorkersSetting, MAX_WORKERS } from './check-workers.js';
 import type { ConfigProblem, GatehouseConfig, TlsConfig } from './types.js';
 import type { ConnectorModule } from '../connector.js';
 import { ok, type Result } from '../types.js';
@@ -67,6 +68,17 @@ function makeValidator(modules: readonly ConnectorModule[]) {
     errors: true,
     validate: function validateUnavailable(message: string) {
       (validateUnavailable as unknown as KeywordErrors).errors = [{ keyword: 'unavailable', message, params: {} }];
+      return false;
+    },
+  });
+  // `workers:` is `auto` or a count; one message for both shapes instead of anyOf's two.
+  ajv.addKeyword({
+    keyword: 'workerCount',
+    schemaType: 'boolean',
+    errors: true,
+    validate: function validateWorkers(_schema: boolean, data: unknown) {
+      if (isWorkersSetting(data)) return true;
+      (validateWorkers as unknown as KeywordErrors).errors = [{ keyword: 'workerCount', message: `must be auto or an integer from 1 to ${MAX_WORKERS}`, params: {} }];
       return false;
     },
   });
@@ -302,7 +314,7 @@ function checkSemantics(c: GatehouseConfig, modules: readonly ConnectorModule[],
     const own = byType.get(conn.type)?.check?.(conn);
     if (own) return { path: ['connectors', i, ...own.path], message: own.message };
   }
-  return checkApprovals(c);
+  return checkApprovals(c) ?? checkWorkers(c);
 }
 
 /**

@@ -155,6 +155,8 @@ export function buildConfigSchema(modules: readonly ConnectorModule[]): Schema {
     properties: {
       data_dir: str,
       gateway_id: { ...gatewayId, default: defaultGatewayId() },
+      // Connection worker processes (gateway/src/cluster): `auto` = one per available core.
+      workers: { workerCount: true, default: 1 },
       agent: agentSchema,
       admin: {
         type: 'object',

@@ -171,12 +171,21 @@ export interface AgentConfig {
   witness_name?: string;
 }
 
+/** `workers:` as written: `auto` or 1..256. */
+export type WorkersSetting = 'auto' | number;
+
 export interface GatehouseConfig {
   data_dir: string;
   /** Names this instance in the shipped trail; default: derived from the host name. */
   gateway_id: string;
   /** The shipping agent's settings (absent: `gatehouse agent` refuses to start). */
   agent?: AgentConfig;
+  /**
+   * Connection worker processes sharing the listeners: 1 (the default) serves everything in
+   * one process; `auto` is one per available core (resolved at start: `resolveWorkers`).
+   * Optional in hand-built configs (absent = 1).
+   */
+  workers?: WorkersSetting;
   /** `tls`: HTTPS with cert/key; with client_auth, every connection needs a certificate signed by ca. */
   admin: { listen: string; tls?: TlsConfig };
   /** Human sign-in for the web console under /ui/ (absent: no console, bearer tokens only). */
