@@ -122,7 +122,13 @@ class HttpConnector implements Connector {
     const listener = new ConnectorServer(server, this.ctx.logger);
     this.listener = listener;
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-      handleRequest(deps, callerOf(req.socket), req, res).catch((e) => this.internalError(res, e));
+      // Most requests are handed to the upstream before handleRequest returns (no promise);
+      // a throw on either path is the caller's 500.
+      try {
+        handleRequest(deps, callerOf(req.socket), req, res)?.catch((e: unknown) => this.internalError(res, e));
+      } catch (e) {
+        this.internalError(res, e);
+      }
     });
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       handleUpgrade(deps, callerOf(req.socket), req, socket, head).catch((e) => {

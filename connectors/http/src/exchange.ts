@@ -12,7 +12,7 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline, Transform, type Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import type { Decision, Session, Unit } from '@gatehouse/core';
+import type { Decision, Result, Session, Unit, UnitResult } from '@gatehouse/core';
 import { relayResponseHeaders, setHeader, type ResponseHead } from './headers.js';
 import { maskBody } from './mask-response.js';
 import { mediaType, type MediaType } from './media-type.js';
@@ -20,6 +20,7 @@ import { maskResponseHeaders } from './detect-text.js';
 import { LineMasker } from './line-masker.js';
 import { maskSampleText } from './audit-view.js';
 import { sendProblem, type Problem } from './problem.js';
+import { then, type Maybe } from './maybe.js';
 
 /** Per-connector settings an exchange reads (built once at start). */
 export interface ExchangeSettings {
@@ -196,11 +197,11 @@ export class Exchange implements Dispatcher.DispatchHandler {
   }
 
   onResponseEnd(): void {
-    void this.finish(null);
+    this.finish(null);
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, e: Error): void {
-    void this.finish(e);
+    this.finish(e);
   }
 
   /** Refuse the response (fail closed): stop the upstream and answer with a problem. */
@@ -209,77 +210,87 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.controller?.abort(new Error(p.detail));
   }
 
-  private async finish(e: Error | null): Promise<void> {
+  /**
+   * The end of the exchange: the audit event, then the caller's last bytes. Runs on in the
+   * same turn when the record is synchronous (`batched`), after the write when it is not.
+   * Whatever throws here cuts the caller's connection: an unaudited or half-masked response
+   * must not look complete.
+   */
+  private finish(e: Error | null): void {
     if (this.finished) return;
     this.finished = true;
     this.res.off('drain', this.onDrain);
+    try {
+      const done = this.settle(e);
+      if (done instanceof Promise) done.catch(() => this.res.destroy());
+    } catch {
+      this.res.destroy();
+    }
+  }
+
+  private settle(e: Error | null): Maybe<void> {
     const { res } = this;
     if (e !== null || this.failure !== null) {
       const problem = this.failure ?? upstreamProblem(e as Error, this.clientGone);
       const status = res.headersSent ? this.status : problem.status;
-      await this.record(status, problem.detail);
-      if (this.clientGone) return;
-      // Headers already out: cut the connection so a truncated body cannot pass for a whole one.
-      sendProblem(res, problem, undefined, true);
-      return;
+      return then(this.record(status, problem.detail), () => {
+        if (this.clientGone) return;
+        // Headers already out: cut the connection so a truncated body cannot pass for a whole one.
+        sendProblem(res, problem, undefined, true);
+      });
     }
-    if (this.chunks !== null && this.head !== null) {
-      await this.finishMasked(this.chunks, this.head);
-      return;
-    }
-    if (this.lines !== null) {
-      await this.finishLines(this.lines);
-      return;
-    }
-    const recorded = await this.record(this.status);
-    if (!recorded) {
-      res.destroy();
-      return;
-    }
-    if (this.held !== null) res.end(this.held);
-    else res.end();
+    if (this.chunks !== null && this.head !== null) return this.finishMasked(this.chunks, this.head);
+    if (this.lines !== null) return this.finishLines(this.lines);
+    return then(this.record(this.status), (recorded) => {
+      if (!recorded) res.destroy();
+      else if (this.held !== null) res.end(this.held);
+      else res.end();
+    });
   }
 
-  private async finishMasked(chunks: Buffer[], head: ResponseHead): Promise<void> {
+  private finishMasked(chunks: Buffer[], head: ResponseHead): Maybe<void> {
     const body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, this.bytes);
-    const masked = await maskBody(body, this.media as MediaType, head.contentEncoding, this.session.masker, this.s.maxBodyBytes);
-    if (!masked.ok) {
-      const p = maskingProblem(masked.error.message);
-      await this.record(p.status, p.detail);
-      sendProblem(this.res, p);
-      return;
-    }
-    const out = masked.value.body;
-    const headers = head.headers;
-    setHeader(headers, 'content-length', String(out.length));
-    // The representation changed: validators of the upstream's bytes no longer hold.
-    if (masked.value.changed) dropValidators(headers);
-    if (!(await this.record(this.status))) {
-      sendProblem(this.res, auditProblem());
-      return;
-    }
-    if (this.clientGone) return;
-    this.res.writeHead(this.status, headers);
-    this.res.end(out);
+    return then(maskBody(body, this.media as MediaType, head.contentEncoding, this.session.masker, this.s.maxBodyBytes), (masked) => {
+      if (!masked.ok) {
+        const p = maskingProblem(masked.error.message);
+        return then(this.record(p.status, p.detail), () => sendProblem(this.res, p));
+      }
+      const out = masked.value.body;
+      const headers = head.headers;
+      setHeader(headers, 'content-length', String(out.length));
+      // The representation changed: validators of the upstream's bytes no longer hold.
+      if (masked.value.changed) dropValidators(headers);
+      return then(this.record(this.status), (recorded) => {
+        if (!recorded) {
+          sendProblem(this.res, auditProblem());
+          return;
+        }
+        if (this.clientGone) return;
+        this.res.writeHead(this.status, headers);
+        this.res.end(out);
+      });
+    });
   }
 
   /** End of a line-masked stream: the held last line, then the audit event, then the end. */
-  private async finishLines(lines: LineMasker): Promise<void> {
+  private finishLines(lines: LineMasker): Maybe<void> {
     const tail = lines.end();
     if ('error' in tail) {
-      await this.record(this.status, tail.error);
-      this.res.destroy(); // headers are out: a cut connection is the only honest refusal left
-      return;
+      // Headers are out: a cut connection is the only honest refusal left.
+      return then(this.record(this.status, tail.error), () => void this.res.destroy());
     }
-    if (!(await this.record(this.status))) {
-      this.res.destroy();
-      return;
-    }
-    this.res.end(tail);
+    return then(this.record(this.status), (recorded) => {
+      if (!recorded) this.res.destroy();
+      else this.res.end(tail);
+    });
   }
 
-  /** One audit event per request; false when the log refused it (the caller then gets no success). */
-  private async record(status: number, error?: string): Promise<boolean> {
+  /**
+   * One audit event per request; false when the log refused it (the caller then gets no
+   * success). A plain boolean when the audit promises durability within a window, a promise
+   * when the reply must wait for the write (`strict`).
+   */
+  private record(status: number, error?: string): Maybe<boolean> {
     const attributes: Record<string, unknown> = { headers: this.extras.headers, upstream: this.s.upstream, request_bytes: this.requestBytes };
     if (this.extras.body !== undefined) attributes.body = this.extras.body;
     else if (this.bodySample !== null && this.sampled > 0) {
@@ -287,17 +298,15 @@ export class Exchange implements Dispatcher.DispatchHandler {
       if (this.requestBytes > this.sampled) attributes.body_truncated = true;
     }
     if (this.masked) attributes.masked = true;
-    const r = await this.session.record({
-      unit: this.unit,
-      decision: this.decision,
-      startedAt: this.startedAt,
-      // An error may quote upstream text (a charset, a coding): detectors first, as for everything a masked caller's event holds.
-      result: { status, bytes: this.bytes, durationMs: Date.now() - this.startedAt, ...(error ? { error: this.masked ? this.session.masker.maskText(error) : error } : {}) },
-      attributes,
-    });
-    return r.ok;
+    const result: UnitResult = { status, bytes: this.bytes, durationMs: Date.now() - this.startedAt };
+    // An error may quote upstream text (a charset, a coding): detectors first, as for everything a masked caller's event holds.
+    if (error) result.error = this.masked ? this.session.masker.maskText(error) : error;
+    const r = this.session.record({ unit: this.unit, decision: this.decision, startedAt: this.startedAt, result, attributes });
+    return r instanceof Promise ? r.then(isOk) : r.ok;
   }
 }
+
+const isOk = (r: Result<void>): boolean => r.ok;
 
 /**
  * The response's header list as the upstream sent it (order and repeats kept: two Content-Type

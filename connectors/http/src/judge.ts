@@ -8,6 +8,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Decision, ReviewOptions, Session, Unit } from '@gatehouse/core';
 import { parseTarget, type Target } from './path.js';
 import { overrideMethod, stripMethodParam } from './method-override.js';
+import type { Maybe } from './maybe.js';
 
 export type Judged = { ok: true; target: Target; override: string | null } | { ok: false; detail: string };
 
@@ -30,8 +31,12 @@ export function judgedTarget(req: IncomingMessage, stripOverrides: boolean): Jud
 
 const SEVERITY = { allow: 0, review: 1, deny: 2 } as const;
 
-/** `review`: what a review binds besides the request line (the body's hash); the request waits while held. */
-export async function judgeUnit(session: Session, unit: Unit, override: string | null, review: ReviewOptions = {}): Promise<Decision> {
+/**
+ * The decision for the unit; a plain value unless a `review` rule holds it (then the request
+ * waits for the approval). `review`: what a review binds besides the request line (the
+ * body's hash).
+ */
+export function judgeUnit(session: Session, unit: Unit, override: string | null, review?: ReviewOptions): Maybe<Decision> {
   let decision = session.decide(unit);
   let decided = unit;
   if (override !== null && override !== unit.match.method && decision.action !== 'deny') {
@@ -42,8 +47,7 @@ export async function judgeUnit(session: Session, unit: Unit, override: string |
       decided = as;
     }
   }
-  if (decision.action === 'review') decision = await session.review(decided, decision, review);
-  return decision;
+  return decision.action === 'review' ? session.review(decided, decision, review) : decision;
 }
 
 /** The unit as the policy sees it when run as `method`. */

@@ -8,8 +8,9 @@
  */
 import type { Masker } from '@gatehouse/core';
 import { err, ok, type Result } from '@gatehouse/core';
-import { decodeBody, encodeBody, supportedEncoding } from './codec.js';
-import type { MediaType } from './media-type.js';
+import { codings, decodeBody, encodeBody, supportedEncoding } from './codec.js';
+import type { Maybe } from './maybe.js';
+import type { CharSpace, MediaType } from './media-type.js';
 import { BINARY_IN_TEXT, hiddenFormat } from './sniff.js';
 
 export interface Masked {
@@ -21,23 +22,45 @@ export interface Masked {
 const UTF8_JSON = new TextDecoder('utf-8', { fatal: true }); // drops a leading BOM (JSON parsers must accept one)
 const UTF8_TEXT = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }); // keeps it: the text round-trips byte for byte
 
-export async function maskBody(body: Buffer, media: MediaType, encoding: string, masker: Masker, limit: number): Promise<Result<Masked>> {
+/**
+ * The masked body, or why it cannot be masked. Synchronous for a body without
+ * Content-Encoding (the usual case: nothing waits on the thread pool), a promise when a
+ * coding must be undone and redone.
+ */
+export function maskBody(body: Buffer, media: MediaType, encoding: string, masker: Masker, limit: number): Maybe<Result<Masked>> {
   if (body.length === 0) return ok({ body, changed: false });
   if (!supportedEncoding(encoding)) return err('http.mask', `cannot mask a body with content-encoding ${encoding}`);
   if (media.space === null) return err('http.mask', `cannot mask a body in charset ${media.charset ?? ''}`);
+  if (codings(encoding).length === 0) {
+    const out = maskDecoded(body, media, masker);
+    if (!out.ok) return out;
+    return ok(out.value === null ? { body, changed: false } : { body: out.value, changed: true });
+  }
+  return maskEncoded(body, media, encoding, masker, limit);
+}
+
+async function maskEncoded(body: Buffer, media: MediaType, encoding: string, masker: Masker, limit: number): Promise<Result<Masked>> {
   let plain: Buffer;
   try {
     plain = await decodeBody(body, encoding, limit);
   } catch {
     return err('http.mask', 'response body could not be decoded within the size limit');
   }
-  if (plain.length === 0) return ok({ body, changed: false });
+  const out = maskDecoded(plain, media, masker);
+  if (!out.ok) return out;
+  if (out.value === null) return ok({ body, changed: false });
+  return ok({ body: await encodeBody(out.value, encoding), changed: true });
+}
+
+/** The decoded body masked: the new bytes, or null when they are the same (the upstream's go out). */
+function maskDecoded(plain: Buffer, media: MediaType, masker: Masker): Result<Buffer | null> {
+  if (plain.length === 0) return ok(null);
   const hidden = hiddenFormat(plain);
   if (hidden !== null) return err('http.mask', `response body is ${hidden} data that no Content-Encoding names; cannot be masked`);
-
+  const space = media.space as CharSpace; // checked by maskBody
   let text: string;
   try {
-    text = media.space === 'latin1' ? plain.toString('latin1') : (media.kind === 'json' || media.kind === 'ndjson' ? UTF8_JSON : UTF8_TEXT).decode(plain);
+    text = space === 'latin1' ? plain.toString('latin1') : (media.kind === 'json' || media.kind === 'ndjson' ? UTF8_JSON : UTF8_TEXT).decode(plain);
   } catch {
     return err('http.mask', 'response body is not valid UTF-8; cannot be masked');
   }
@@ -58,8 +81,7 @@ export async function maskBody(body: Buffer, media: MediaType, encoding: string,
       out = maskText(text, masker);
   }
   if (!out.ok) return out;
-  if (out.value === null) return ok({ body, changed: false });
-  return ok({ body: await encodeBody(Buffer.from(out.value, media.space), encoding), changed: true });
+  return ok(out.value === null ? null : Buffer.from(out.value, space));
 }
 
 function maskText(text: string, masker: Masker): Result<string | null> {

@@ -71,6 +71,12 @@ export interface HarnessOptions {
   upstream: string;
   decide?: (unit: Unit, identity: Identity) => Decision;
   masker?: Masker;
+  /**
+   * `strict` (default): every record waits for the sink's promise. `batched`: the sink takes
+   * events with `appendDetached` and the Session answers records synchronously — the path
+   * the gateway's default audit takes.
+   */
+  durability?: 'strict' | 'batched';
 }
 
 const IDENTITIES: Record<string, Identity> = {
@@ -103,7 +109,8 @@ ${o.extraYaml ?? ''}`;
     get failure() {
       return broken ? { code: 'audit.unavailable', message: 'broken' } : null;
     },
-    durability: 'strict',
+    durability: o.durability ?? 'strict',
+    ...(o.durability === 'batched' ? { appendDetached: (e: AuditEventInput) => void events.push(structuredClone(e)) } : {}),
   };
   const passthrough: Masker = {
     active: false,

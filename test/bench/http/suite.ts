@@ -21,8 +21,11 @@ interface HttpEndpoint {
   headers: string[];
 }
 
-const BODY = JSON.stringify({ id: 123, name: 'Ada', email: 'ada@example.com', plan: 'pro', card: { last4: '1111' }, active: true });
-const PATH = '/v1/customers/7';
+/** The upstream's answer (one e-mail address and one JSON path for `full` to mask) and the path asked. */
+export const HTTP_BENCH_BODY = JSON.stringify({ id: 123, name: 'Ada', email: 'ada@example.com', plan: 'pro', card: { last4: '1111' }, active: true });
+export const HTTP_BENCH_PATH = '/v1/customers/7';
+const BODY = HTTP_BENCH_BODY;
+const PATH = HTTP_BENCH_PATH;
 
 /** nginx as a plain keep-alive reverse proxy (the `upstream` block sits at http level). */
 export function startNginxProxy(upstreamPort: number): Promise<Nginx> {
@@ -37,15 +40,20 @@ export function startNginxProxy(upstreamPort: number): Promise<Nginx> {
 /** nginx's master pid (its worker is a child, so the tree is measured). */
 const nginxPid = (n: Nginx) => Number(readFileSync(join(n.dir, 'nginx.pid'), 'utf8').trim());
 
-function gatehouseHttp(upstreamUrl: string, mode: Mode): TargetSpec<HttpEndpoint> {
+/** The `api` connector of a Gatehouse target: `full` has a rule and masking, `passthrough` neither. */
+export function gatehouseHttpYaml(upstreamUrl: string, mode: Mode): string {
   const full = mode === 'full';
-  const yaml = connectorYaml({
+  return connectorYaml({
     type: 'http',
     name: 'api',
     upstream: `{ url: ${upstreamUrl}, headers: { Authorization: "Bearer upstream-key-0123456789" } }`,
     rules: full ? ['{ name: no-delete, match: { method: [DELETE] }, action: deny }'] : [],
     masking: full ? ['{ json: ["$.card.last4"], with: redact }', '{ detectors: [email], with: redact }'] : [],
   });
+}
+
+function gatehouseHttp(upstreamUrl: string, mode: Mode): TargetSpec<HttpEndpoint> {
+  const yaml = gatehouseHttpYaml(upstreamUrl, mode);
   return {
     target: `gatehouse-${mode}`,
     kind: 'gatehouse',
