@@ -364,13 +364,13 @@ export class Session {
       error,
       sample,
     });
-    return this.append({
-      kind: 'unit',
-      time: new Date(r.startedAt).toISOString(),
-      unit: { type: r.unit.type, text, ...(params ? { params } : {}), attributes: attributes ? { ...r.unit.match, ...attributes } : r.unit.match },
-      decision,
-      result: { ...r.result, durationMs, ...(error !== undefined ? { error } : {}) },
-    });
+    // Built by assignment: a conditional or second spread takes V8's slow property-definition
+    // runtime path, and this runs for every unit (about half of record()'s own time in a profile).
+    const unit: NonNullable<AuditEventInput['unit']> = { type: r.unit.type, text, attributes: attributes ? Object.assign({ ...r.unit.match }, attributes) : r.unit.match };
+    if (params) unit.params = params;
+    const result: UnitResult = { ...r.result, durationMs };
+    if (error !== undefined) result.error = error;
+    return this.append({ kind: 'unit', time: new Date(r.startedAt).toISOString(), unit, decision, result });
   }
 
   /** A frame or request the connector could not parse: audited, then the connector refuses it. */
@@ -405,11 +405,12 @@ export class Session {
       protocol: this.services.connector.type,
       session: this.id,
       identity: e.identity !== undefined ? e.identity : this.identity_ ? pickIdentity(this.identity_) : null,
-      ...(e.unit ? { unit: e.unit } : {}),
-      ...(e.decision ? { decision: e.decision } : {}),
-      ...(e.result ? { result: e.result } : {}),
-      ...(e.meta ? { meta: e.meta } : {}),
     };
+    // Assigned, not spread conditionally (see record()).
+    if (e.unit) event.unit = e.unit;
+    if (e.decision) event.decision = e.decision;
+    if (e.result) event.result = e.result;
+    if (e.meta) event.meta = e.meta;
     const { audit } = this.services;
     if (audit.failure) return AUDIT_UNAVAILABLE;
     if (audit.durability === 'batched') {
