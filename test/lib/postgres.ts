@@ -5,10 +5,10 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { connectorsYaml, connectorYaml, type ConnectorYaml } from './gateway.js';
+import { freePort } from './net.js';
 
 const run = promisify(execFile);
 const PG_BIN = '/usr/lib/postgresql/15/bin';
@@ -52,17 +52,6 @@ export async function sh(cmd: string, args: string[], timeout = 30_000): Promise
 
 /** initdb and postgres refuse to run as root. */
 export const asPostgres = (bin: string, args: string[]) => sh('runuser', ['-u', 'postgres', '--', join(PG_BIN, bin), ...args]);
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => (a && typeof a === 'object' ? resolve(a.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 export interface TestClusterOptions {
   /** pg_hba.conf lines. */

@@ -28,7 +28,7 @@ import { resolve } from 'node:path';
 import { startNginx } from '../../e2e/http/nginx.js';
 import { TOKENS } from '../../lib/gateway.js';
 import type * as GatehouseLib from '../lib/gatehouse.js';
-import { freePort, waitTcp } from '../lib/proc.js';
+import { freePort, waitTcp } from '../../lib/net.js';
 import { wrk } from '../lib/wrk.js';
 import { gatehouseHttpYaml, HTTP_BENCH_BODY, HTTP_BENCH_PATH } from './suite.js';
 

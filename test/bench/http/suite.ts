@@ -12,7 +12,7 @@ import { startNginx, type Nginx } from '../../e2e/http/nginx.js';
 import type { BenchConfig } from '../lib/config.js';
 import { auditYaml, startGatehouse, type Mode } from '../lib/gatehouse.js';
 import { measureTargets, type TargetResult, type TargetSpec } from '../lib/measure.js';
-import { freePort, waitTcp } from '../lib/proc.js';
+import { freePort, waitTcp } from '../../lib/net.js';
 import { startRelay } from '../lib/relay.js';
 import { wrk } from '../lib/wrk.js';
 

@@ -3,7 +3,8 @@ import { spawn } from 'node:child_process';
 import { chownSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, sleep, waitTcp } from './proc.js';
+import { freePort, waitTcp } from '../../lib/net.js';
+import { sleep } from './proc.js';
 import type { ProxyProcess } from './relay.js';
 
 function postgresIds(): [number, number] {

@@ -1,10 +1,9 @@
 /**
  * Process plumbing shared by the benchmarks: CPU and memory of a process tree from /proc,
- * free ports, waiting for a listener, running a client with a bounded time.
+ * running a client with a bounded time (ports: test/lib/net.ts).
  */
 import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
 import { promisify } from 'node:util';
 
 export const run = promisify(execFile);
@@ -98,34 +97,6 @@ function safeList(p: string): string[] {
     return readdirSync(p);
   } catch {
     return [];
-  }
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => (a && typeof a === 'object' ? resolve(a.port) : reject(new Error('no port'))));
-    });
-  });
-}
-
-/** Resolves once 127.0.0.1:port accepts a connection (rejects after `ms`). */
-export async function waitTcp(port: number, ms = 15_000): Promise<void> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const ok = await new Promise<boolean>((r) => {
-      const s = connect(port, '127.0.0.1', () => {
-        s.destroy();
-        r(true);
-      });
-      s.on('error', () => r(false));
-    });
-    if (ok) return;
-    if (Date.now() > end) throw new Error(`nothing listens on 127.0.0.1:${port}`);
-    await sleep(50);
   }
 }
 

@@ -4,7 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { freePort, waitTcp } from './proc.js';
+import { freePort, waitTcp } from '../../lib/net.js';
 
 export interface ProxyProcess {
   port: number;

@@ -7,10 +7,11 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { freePort } from '../../lib/net.js';
 
 export const run = promisify(execFile);
 export const SSHD = '/usr/sbin/sshd';
@@ -20,14 +21,6 @@ export function sshAvailable(): string | null {
     if (!existsSync(bin)) return `${bin} is not installed (scripts/ensure-system-deps.sh installs openssh-server and openssh-client)`;
   }
   return null;
-}
-
-export async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
 }
 
 export interface KeyPair {

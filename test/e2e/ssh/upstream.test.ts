@@ -12,7 +12,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseConfig } from '@gatehouse/core';
 import { connectorModules, startGateway } from '@gatehouse/gateway';
-import { freePort, runClient, sshAvailable, startSshd, type Sshd } from './env.js';
+import { freePort } from '../../lib/net.js';
+import { runClient, sshAvailable, startSshd, type Sshd } from './env.js';
 import { eventually, ssh2Connect, ssh2Exec, startSshGateway } from './harness.js';
 
 const missing = sshAvailable();

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig, splitHostPort } from '@gatehouse/core';
 import { connectorModules, startGateway, type Gateway } from '@gatehouse/gateway';
-import { freePort } from '../../../lib/postgres.js';
+import { freePort } from '../../../lib/net.js';
 import { CONSOLE_CLIENT, startIdp, type TestIdp } from './idp.js';
 
 /** Static tokens of the services and people that do not sign in through the browser. */
