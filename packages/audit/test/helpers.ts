@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AuditEventInput } from '@gatehouse/core';
+import Database from 'better-sqlite3';
 import { openAuditLog, type AuditLog, type AuditLogOptions } from '../src/index.js';
 
 interface Teardown {
@@ -59,4 +60,14 @@ export async function closedLog(t: Teardown, n: number, over: Partial<AuditLogOp
   await appendMany(log, n);
   await log.close();
   return { dir, log };
+}
+
+/** Edits the closed log through a SQLite connection of its own, as an insider with file access would. */
+export function tamper(dir: string, edit: (db: Database.Database) => void): void {
+  const db = new Database(join(dir, 'audit.db'));
+  try {
+    edit(db);
+  } finally {
+    db.close();
+  }
 }

@@ -6,25 +6,15 @@
 import t from 'tap';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { Frontier, readEvents, readLatestCheckpoint, verifyLog } from '../src/index.js';
-import { appendMany, event, open, tempDir, waitFor } from './helpers.js';
+import { Frontier, openReadOnly, readEvents, readLatestCheckpoint, readMeta, verifyLog } from '../src/index.js';
+import { appendMany, event, open, tamper, tempDir, waitFor } from './helpers.js';
 
 function meta(dir: string, key: string): string | undefined {
-  const db = new Database(join(dir, 'audit.db'), { readonly: true });
+  const db = openReadOnly(dir);
   try {
-    const row = db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: Buffer } | undefined;
-    return row?.value.toString('utf8');
+    return db ? readMeta(db, key)?.toString('utf8') : undefined;
   } finally {
-    db.close();
-  }
-}
-
-function edit(dir: string, fn: (db: Database.Database) => void): void {
-  const db = new Database(join(dir, 'audit.db'));
-  try {
-    fn(db);
-  } finally {
-    db.close();
+    db?.close();
   }
 }
 
@@ -79,7 +69,7 @@ t.test('verifyLog refuses an edited session index', async (t) => {
     await appendMany(log, 20);
     await log.close();
     t.ok(verifyLog(dir).ok, `${name}: verifies before the edit`);
-    edit(dir, change);
+    tamper(dir, change);
     const r = verifyLog(dir);
     t.notOk(r.ok, `${name}: refused`);
     t.match(r.reason, reason, name);
@@ -89,7 +79,7 @@ t.test('verifyLog refuses an edited session index', async (t) => {
   const log = await open(t, dir);
   await appendMany(log, 20);
   await log.close();
-  edit(dir, (db) => {
+  tamper(dir, (db) => {
     db.prepare('DELETE FROM session_events WHERE seq > 10').run();
     db.prepare("UPDATE meta SET value = CAST('10' AS BLOB) WHERE key = 'session_indexed'").run();
   });
@@ -109,7 +99,7 @@ t.test('a schema 1 log (per-event session index) migrates: indexed in chunks, ch
   await first.close();
   const signed = readLatestCheckpoint(dir);
   // Turn it into what schema 1 wrote.
-  edit(dir, (db) => {
+  tamper(dir, (db) => {
     db.exec('DROP TABLE session_events');
     db.exec("DELETE FROM meta WHERE key = 'session_indexed'");
     db.exec('CREATE INDEX events_session ON events(session)');
@@ -148,7 +138,7 @@ t.test('the Merkle frontier is saved with checkpoints; a restart replays the lea
   await appendMany(log, 40);
   await log.close();
   // As if the writer had stopped right after a checkpoint at size 0: every leaf is replayed.
-  edit(dir, (db) => db.prepare("UPDATE meta SET value = ? WHERE key = 'frontier'").run(new Frontier().serialize()));
+  tamper(dir, (db) => db.prepare("UPDATE meta SET value = ? WHERE key = 'frontier'").run(new Frontier().serialize()));
   const again = await open(t, dir);
   await appendMany(again, 10, 40);
   await again.close();
@@ -156,7 +146,7 @@ t.test('the Merkle frontier is saved with checkpoints; a restart replays the lea
   t.ok(r.ok, `the checkpoints signed after the replay match the events: ${r.reason ?? ''}`);
   t.equal(r.size, 50);
   // Without any saved frontier, too.
-  edit(dir, (db) => db.prepare("DELETE FROM meta WHERE key = 'frontier'").run());
+  tamper(dir, (db) => db.prepare("DELETE FROM meta WHERE key = 'frontier'").run());
   const third = await open(t, dir);
   await appendMany(third, 3, 50);
   await third.close();

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { canonicalJson, readLatestCheckpoint, verifyLog } from '../src/index.js';
 import { chainHash, leafHash } from '../src/hashing.js';
-import { appendMany, closedLog, open } from './helpers.js';
+import { appendMany, closedLog, open, tamper } from './helpers.js';
 
 const N = 20;
 
@@ -30,16 +30,6 @@ async function build(t: TestLike): Promise<{ dir: string; cp10: string; cpN: str
   t.ok(report.ok, 'untampered log verifies');
   t.equal(report.size, N);
   return { dir, cp10, cpN };
-}
-
-/** Edits the closed log through a SQLite connection of its own, as an insider with file access would. */
-function tamper(dir: string, edit: (db: Database.Database) => void): void {
-  const db = new Database(join(dir, 'audit.db'));
-  try {
-    edit(db);
-  } finally {
-    db.close();
-  }
 }
 
 /** The writer's signing key as it lies on disk next to the log (what a forger with file access has). */
