@@ -148,20 +148,28 @@ export async function startConnectors(config: GatehouseConfig, ready: readonly R
   return addresses;
 }
 
+/**
+ * The audit log as `audit:` configures it. `windowMs`: a cluster primary opens it with what
+ * is left of `window_ms` after its workers' gathering (cluster/audit-sink.ts, splitWindow).
+ */
+export function openGatewayAudit(config: GatehouseConfig, logger: Logger, windowMs = config.audit.window_ms): Promise<AuditLog> {
+  return openAuditLog({
+    dataDir: config.data_dir,
+    durability: config.audit.durability,
+    windowMs,
+    checkpointIntervalSec: config.audit.checkpoint_interval,
+    origin: config.audit.origin,
+    logger,
+  });
+}
+
 export async function startGateway(config: GatehouseConfig, opts: GatewayOptions = {}): Promise<Gateway> {
   const logger = opts.logger ?? createLogger(opts.logLevel ?? config.log.level);
   mkdirSync(config.data_dir, { recursive: true, mode: 0o700 });
 
   const ready = await compileConnectors(config, opts.connectors ?? connectorModules);
 
-  const audit = await openAuditLog({
-    dataDir: config.data_dir,
-    durability: config.audit.durability,
-    windowMs: config.audit.window_ms,
-    checkpointIntervalSec: config.audit.checkpoint_interval,
-    origin: config.audit.origin,
-    logger,
-  });
+  const audit = await openGatewayAudit(config, logger);
   const authenticator = createAuthenticator(config.identity, { logger: logger.child({ component: 'identity' }) });
   const metrics = createMetrics(audit);
   const recorder = createRecorder({ dataDir: config.data_dir, logger: logger.child({ component: 'recording' }) });

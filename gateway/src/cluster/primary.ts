@@ -8,10 +8,9 @@
  */
 import { mkdirSync } from 'node:fs';
 import type { GatehouseConfig, Logger } from '@gatehouse/core';
-import { openAuditLog } from '@gatehouse/audit';
 import { createAuthenticator } from '@gatehouse/identity';
 import { openApprovals, type ApprovalService } from '@gatehouse/approvals';
-import { StartupError, type Gateway } from '../gateway.js';
+import { openGatewayAudit, StartupError, type Gateway } from '../gateway.js';
 import { createLogger } from '../logger.js';
 import { createMetrics } from '../metrics.js';
 import { startAdminServer, type AdminServer } from '../admin.js';
@@ -36,14 +35,7 @@ export async function startCluster(config: GatehouseConfig, opts: ClusterOptions
   loadOrCreateSecret(config.data_dir, 'masking.key');
   // Opening the log creates the signing key when missing; only the primary ever signs.
   // batched: the workers gather for part of the window, the log gets the rest.
-  const audit = await openAuditLog({
-    dataDir: config.data_dir,
-    durability: config.audit.durability,
-    windowMs: config.audit.durability === 'batched' ? splitWindow(config.audit.window_ms).logMs : config.audit.window_ms,
-    checkpointIntervalSec: config.audit.checkpoint_interval,
-    origin: config.audit.origin,
-    logger,
-  });
+  const audit = await openGatewayAudit(config, logger, config.audit.durability === 'batched' ? splitWindow(config.audit.window_ms).logMs : config.audit.window_ms);
   const authenticator = createAuthenticator(config.identity, { logger: logger.child({ component: 'identity' }) });
   const metrics = createMetrics(audit);
   const pool = new WorkerPool({ config, count: opts.workers, audit, logger: logger.child({ component: 'workers' }), logLevel });
