@@ -20,7 +20,7 @@ import { maskResponseHeaders } from './detect-text.js';
 import { LineMasker } from './line-masker.js';
 import { maskSampleText } from './audit-view.js';
 import { sendProblem, type Problem } from './problem.js';
-import { then, type Maybe } from './maybe.js';
+import { then, type Maybe } from '@gatehouse/connector-kit';
 
 /** Per-connector settings an exchange reads (built once at start). */
 export interface ExchangeSettings {

@@ -18,7 +18,7 @@ import { maskUrlText } from './detect-text.js';
 import { withCredentialQuery, type UpstreamAuth } from './credential.js';
 import { auditProblem, Exchange, type AuditExtras, type ExchangeSettings } from './exchange.js';
 import { sendProblem, unauthorized, WWW_AUTH_INVALID, type Problem } from './problem.js';
-import { then, type Maybe } from './maybe.js';
+import { then, type Maybe } from '@gatehouse/connector-kit';
 
 type JudgedOk = Extract<Judged, { ok: true }>;
 

@@ -8,7 +8,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Decision, ReviewOptions, Session, Unit } from '@gatehouse/core';
 import { parseTarget, type Target } from './path.js';
 import { overrideMethod, stripMethodParam } from './method-override.js';
-import type { Maybe } from './maybe.js';
+import type { Maybe } from '@gatehouse/connector-kit';
 
 export type Judged = { ok: true; target: Target; override: string | null } | { ok: false; detail: string };
 

@@ -9,7 +9,7 @@
 import type { Masker } from '@gatehouse/core';
 import { err, ok, type Result } from '@gatehouse/core';
 import { codings, decodeBody, encodeBody, supportedEncoding } from './codec.js';
-import type { Maybe } from './maybe.js';
+import type { Maybe } from '@gatehouse/connector-kit';
 import type { CharSpace, MediaType } from './media-type.js';
 import { BINARY_IN_TEXT, hiddenFormat } from './sniff.js';
 

@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { denialMessage, type Decision, type Judgement, type Logger, type Masker, type Recorded, type Session, type Unit, type Veto } from '@gatehouse/core';
-import { FramePump, type Side } from '@gatehouse/connector-kit';
+import { FramePump, then, type Side } from '@gatehouse/connector-kit';
 import type { Catalog } from './catalog.js';
 import {
   newResult,
@@ -253,7 +253,7 @@ export class Relay {
     const options = deferReview ? DEFER_REVIEW : undefined;
     if (!this.veto || !catalog || !catalog.needsLoad) {
       const j = this.session.judge(units, this.veto, options);
-      return j instanceof Promise ? j.then(finish) : finish(j);
+      return then(j, finish);
     }
     return catalog.ready().then(
       async () => finish(await this.session.judge(units, this.veto, options)),
@@ -261,15 +261,11 @@ export class Relay {
     );
   }
 
-  private then<T>(v: T | Promise<T>, f: (x: T) => Promise<void> | void): Promise<void> | void {
-    return v instanceof Promise ? v.then(f) : f(v);
-  }
-
   private onQuery(p: Packet): Promise<void> | void {
     const startedAt = Date.now();
     const sql = p.payload.toString('utf8', 1);
     const { units, parseError } = unitsFor(sql, this.database, this.options.onParseError, this.noBackslashEscapes);
-    return this.then(this.judge(units, parseError), (j) => {
+    return then(this.judge(units, parseError), (j) => {
       if (j.deny) return this.refuse(this.audit.refused(j, startedAt, denialMessage(j.deny)), denialMessage(j.deny));
       if (units.length === 0) {
         // Nothing but comments or `;`: the server answers with its own error; nothing to judge.
@@ -328,7 +324,7 @@ export class Relay {
     const all = units.length > 0 ? units : [opaqueUnit(sql, 'unknown', this.database)];
     // Preparing runs nothing: a statement that needs review is reviewed at each execute, with
     // the values it runs with (an approval covers text and parameters, not the text alone).
-    return this.then(this.judge(all, parseError, true), (j) => {
+    return then(this.judge(all, parseError, true), (j) => {
       if (j.deny) return this.refuse(this.audit.refused(j, startedAt, denialMessage(j.deny)), denialMessage(j.deny));
       const review = j.decisions.findIndex((d) => d.action === 'review');
       const at = review >= 0 ? review : 0;
@@ -426,7 +422,7 @@ export class Relay {
     const db = p.payload.toString('utf8', 1);
     const text = `USE \`${db.replace(/`/g, '``')}\``;
     const { units, parseError } = unitsFor(text, this.database, this.options.onParseError, false);
-    return this.then(this.judge(units, parseError), (j) => {
+    return then(this.judge(units, parseError), (j) => {
       if (j.deny) return this.refuse(this.audit.refused(j, startedAt, denialMessage(j.deny)), denialMessage(j.deny));
       this.simple(p, 'ok', { unit: units[0], decision: j.decisions[0], startedAt, onOk: () => (this.database = db) });
     });
@@ -438,7 +434,7 @@ export class Relay {
     const table = r.cstringOrRest();
     const text = `SHOW COLUMNS FROM \`${table.replace(/`/g, '``')}\``;
     const { units, parseError } = unitsFor(text, this.database, this.options.onParseError, false);
-    return this.then(this.judge(units, parseError), (j) => {
+    return then(this.judge(units, parseError), (j) => {
       if (j.deny) return this.refuse(this.audit.refused(j, startedAt, denialMessage(j.deny)), denialMessage(j.deny));
       this.forward(p, 0);
       this.expect({ kind: 'field-list', cseq: 1, useq: 1, unit: units[0], decision: j.decisions[0], startedAt, bytes: 0 });
@@ -766,7 +762,7 @@ export class Relay {
       e.r = newResult();
       return release();
     }
-    return this.then(release(), () => this.retire());
+    return then(release(), () => this.retire());
   }
 
   private afterSuccess(unit: Unit): void {
@@ -795,7 +791,7 @@ export class Relay {
     if (e.kind === 'query' && e.index + 1 < e.judgement.units.length) recs.push(this.audit.skipped(e.judgement.units, e.judgement.decisions, e.index + 1, e.startedAt));
     const seq = e.cseq;
     e.cseq += p.parts;
-    return this.then(
+    return then(
       this.release(all(recs), () => encode(payload, seq)),
       () => this.retire(),
     );
@@ -888,7 +884,7 @@ export class Relay {
     const seq = e.cseq;
     e.cseq += p.parts;
     const raw = out === b ? p.raw : null;
-    return this.then(
+    return then(
       this.release(recorded, () => encode(out, seq, raw)),
       () => this.retire(),
     );
@@ -901,7 +897,7 @@ export class Relay {
       const m = maskErr(b, this.masker);
       const recorded = this.audit.result(e.unit, e.decision, e.startedAt, { status: m.err.sqlstate, bytes: e.bytes, error: `${m.err.code} (${m.err.sqlstate}): ${m.err.message}` });
       const seq = e.cseq;
-      return this.then(
+      return then(
         this.release(recorded, () => encode(m.payload, seq)),
         () => this.retire(),
       );
@@ -909,7 +905,7 @@ export class Relay {
     if (b[0] === 0xfe && (this.deprecateEof ? p.parts === 1 : b.length < 9)) {
       const recorded = this.audit.result(e.unit, e.decision, e.startedAt, { status: 'OK', bytes: e.bytes });
       const seq = e.cseq;
-      return this.then(
+      return then(
         this.release(recorded, () => encode(b, seq, p.raw)),
         () => this.retire(),
       );

@@ -10,3 +10,4 @@ export { bytesBehindUpgrade, CERTIFICATE_REFUSED, loadTls, pem, ServerTls, type 
 export { RefreshingSnapshot, type RefreshingOptions } from './refreshing.js';
 export { indexByName, qualifiedNames } from './catalog-names.js';
 export { MaskedCatalogView, type NamedCatalogSnapshot } from './masked-catalog-view.js';
+export { then, type Maybe } from './maybe.js';
