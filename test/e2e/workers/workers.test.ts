@@ -7,6 +7,7 @@ import t from 'tap';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import pg from 'pg';
 import { readEvents, verifyLog } from '@gatehouse/audit';
 import { TOKENS } from '../../lib/gateway.js';
@@ -37,6 +38,20 @@ ${IDENTITY}connectors:
 const ppid = (pid: number) => Number(/^PPid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
 const localPort = (c: pg.Client) => (c as unknown as { connection: { stream: { localPort: number } } }).connection.stream.localPort;
 const ownerOf = (c: pg.Client) => (c as unknown as { processID: number }).processID >>> 23;
+
+/** A CancelRequest as any client can send one (16 bytes), answered by the server closing the connection. */
+async function rawCancel(addr: { host: string; port: number }, pid: number, secret: number): Promise<void> {
+  const m = Buffer.alloc(16);
+  m.writeInt32BE(16, 0);
+  m.writeInt32BE(80877102, 4);
+  m.writeInt32BE(pid, 8);
+  m.writeInt32BE(secret, 12);
+  const s = connect(addr.port, addr.host, () => s.write(m));
+  s.on('error', () => {});
+  s.resume();
+  await Promise.race([once(s, 'close'), new Promise((r) => setTimeout(r, 5000))]);
+  s.destroy();
+}
 
 interface Health {
   status: string;
@@ -108,6 +123,29 @@ t.test('workers: 2 — spread, one chain, cross-worker cancel, metrics and sessi
     }
   }
   t.same(canceled, ['57014', '57014', '57014', '57014'], 'every cancel reached the right backend, whichever worker received it');
+
+  // A hostile caller's cancels, each on a new connection: the victim's pid with a wrong secret
+  // (twice, so each worker receives one: the foreign one is relayed and its owner must refuse
+  // it), and the right secret under a worker index that does not exist. None may reach the
+  // backend: the statement runs to its end.
+  const victim = clients[0];
+  const { processID, secretKey } = victim as unknown as { processID: number; secretKey: number };
+  const sleeping = victim.query('SELECT pg_sleep(3)').then(
+    () => 'finished',
+    (e: { code?: string }) => e.code ?? 'error',
+  );
+  for (let i = 0; i < 200; i++) {
+    const active = await direct(db, `SELECT count(*)::int AS n FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(3)' AND state = 'active'`);
+    if (active.rows[0].n > 0) break;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  const forged: Array<[number, number]> = [
+    [processID, secretKey ^ 1],
+    [processID, secretKey ^ 1],
+    [(processID & ~(0xff << 23)) | (200 << 23), secretKey],
+  ];
+  for (const [pid, secret] of forged) await rawCancel(addr, pid, secret);
+  t.equal(await sleeping, 'finished', 'forged cancels (a wrong secret, relayed or not; a worker that does not exist) reached no backend');
 
   // psql's cancel (SIGINT, as at a terminal) on a session of whichever worker psql lands on.
   const psqlRun = spawn('psql', [`host=${addr.host} port=${addr.port} user=x dbname=d sslmode=disable`, '-Atc', 'SELECT pg_sleep(19)'], {
